@@ -1,0 +1,142 @@
+"""The `lantern` command.
+
+`lantern` alone opens the app; subcommands work without a window. Errors print the user message
+and a hint and exit non-zero; a traceback appears only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.core.errors import LanternError
+
+log = logging.getLogger("lantern")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _add_profile_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="use a device profile saved by `lantern doctor --json` instead of probing this machine")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lantern", description="Lantern: an offline-first AI tutor.")
+    parser.add_argument("--version", action="version", version=f"lantern {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log to the console and show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the app window (the default when no command is given)")
+    gui.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)  # smoke tests
+
+    doctor = sub.add_parser("doctor", help="what this machine has: CPU, memory, disk, GPUs, runtimes",
+                            description="Probe this machine and print a readable summary, or with --json the "
+                            "versioned device profile to attach to a bug report or pass to --profile.")
+    doctor.add_argument("--json", action="store_true", help="print the device profile as JSON")
+    _add_profile_arg(doctor)
+
+    models = sub.add_parser("models", help="the model catalog and what runs well here")
+    msub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
+    rec = msub.add_parser("recommend", help="rank catalog models for this machine and pick one",
+                          description="Rank every catalog model for this machine (or --profile) with a fit verdict, "
+                          "estimated memory and speed, and pick one with a reason.")
+    _add_profile_arg(rec)
+    rec.add_argument("--intent", choices=["chat", "code", "multilingual"], default=None,
+                     help="what the model is mostly for (default: the 'intent' setting, chat)")
+    rec.add_argument("--ctx", type=int, default=None, metavar="N",
+                     help="context length in tokens to plan for (default: the 'context_length' setting, 4096)")
+    rec.add_argument("--json", action="store_true", help="print the full ranking as JSON")
+    rec.add_argument("--all", action="store_true", help="list every variant, not only the best 15")
+    return parser
+
+
+def _settings_and_paths(debug: bool) -> tuple[Any, Any]:
+    from app.services.logging_setup import configure_logging
+    from app.services.settings_store import load_settings, paths_for
+
+    settings = load_settings()
+    paths = paths_for(settings)
+    configure_logging(paths.log_dir, level=settings.log_level, debug=debug)
+    return settings, paths
+
+
+def _profile(args: argparse.Namespace, paths: Any) -> Any:
+    if getattr(args, "profile", None):
+        from app.services.profiles import read_profile
+
+        return read_profile(args.profile)
+    from app.services.hardware.profiler import capture_profile
+
+    return capture_profile(paths.models_dir)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.core.report import profile_summary
+
+    _, paths = _settings_and_paths(args.debug)
+    profile = _profile(args, paths)
+    if args.json:
+        print(profile.to_json())
+    else:
+        print("\n".join(profile_summary(profile)))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from app.core.recommend import recommend
+    from app.core.report import recommendation_json, recommendation_table
+    from app.services.catalog_store import default_catalog, default_performance_table
+
+    settings, paths = _settings_and_paths(args.debug)
+    if args.ctx is not None and not 256 <= args.ctx <= 1_048_576:
+        raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 256 and 1048576.")
+    profile = _profile(args, paths)
+    rec = recommend(profile, default_catalog(), table=default_performance_table(),
+                    intent=args.intent or settings.intent, context_length=args.ctx or settings.context_length)
+    if args.json:
+        print(json.dumps(recommendation_json(rec, profile), indent=2))
+        return 0
+    print("\n".join(recommendation_table(rec, limit=None if args.all else 15)))
+    print()
+    print(("Recommended: " if rec.pick else "") + rec.reason)
+    for w in rec.warnings:
+        print(f"Warning: {w}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.main import run_gui
+
+    return run_gui(debug=args.debug, quit_after_ms=getattr(args, "quit_after_ms", None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"doctor": cmd_doctor, "gui": cmd_gui, None: cmd_gui, "models recommend": cmd_recommend}
+    key = f"models {args.models_command}" if args.command == "models" else args.command
+    handler = handlers[key]
+    try:
+        return handler(args)
+    except LanternError as exc:
+        if args.debug:
+            log.exception("command failed")
+        print(f"Error: {exc.user_message}", file=sys.stderr)
+        if exc.hint:
+            print(f"Hint: {exc.hint}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `lantern doctor | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Errors the user sees.
+
+Every error raised to the user is a LanternError with a plain-language message and, where we know
+one, a hint saying what to do. Subclasses also inherit the matching built-in exception, so callers
+that only know Python's hierarchy still catch them. Library exceptions are translated once, in the
+service that calls the library; the UI never parses message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LanternError(Exception):
+    """Base of all user-facing errors."""
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        hint: str | None = None,
+        debug_context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.hint = hint
+        self.debug_context = dict(debug_context or {})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Subclasses list the built-in first (`class X(ValueError, LanternError)`), which would put
+        # the built-in's __init__ (no keyword arguments) ahead of ours in the MRO.
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = LanternError.__init__  # type: ignore[method-assign]
+
+    def __str__(self) -> str:
+        return self.user_message if not self.hint else f"{self.user_message} ({self.hint})"
+
+
+class InvalidProfile(ValueError, LanternError):
+    """A device-profile JSON that cannot be read or does not match the schema."""
+
+
+class CatalogInvalid(ValueError, LanternError):
+    """The model catalog file is missing or does not match its schema."""
+
+
+class SettingsInvalid(ValueError, LanternError):
+    """The settings file cannot be read, migrated or validated."""
+
+
+class UnknownModel(KeyError, LanternError):
+    """A model id that is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return LanternError.__str__(self)
+
+
+class OfflineModeEnabled(ConnectionError, LanternError):
+    """A network action was requested while offline mode is on."""

@@ -1,0 +1,90 @@
+"""The settings schema, its defaults and its migrations.
+
+Values come from (highest first) `LANTERN_*` environment variables, then the TOML settings file,
+then the defaults below. Every field carries a description so the settings dialog and the CLI can
+be generated from the model. Reading and writing the file is done by app.services.settings_store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.core.errors import SettingsInvalid
+
+SETTINGS_SCHEMA_VERSION = 1
+
+Intent = Literal["chat", "code", "multilingual"]
+
+
+class LanternSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LANTERN_", extra="ignore", validate_default=True)
+
+    schema_version: int = Field(SETTINGS_SCHEMA_VERSION, description="Version of this settings layout")
+    home: Path | None = Field(
+        None,
+        description="One folder for every data location (models, database, indexes, logs, cache, "
+        "settings). Unset: the platform's standard folders.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Where model files are stored (e.g. a bigger disk). Unset: inside the data folder."
+    )
+    offline: bool = Field(
+        False, description="Offline mode: nothing leaves this machine (no cloud model, sync or download)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Detail of the log file"
+    )
+    context_length: int = Field(
+        4096, ge=512, le=1_048_576, description="Context window (tokens) used to plan and load models"
+    )
+    intent: Intent = Field("chat", description="What the model is mostly for: chat, code or multilingual")
+    n_threads: int | None = Field(
+        None, ge=1, le=1024, description="CPU threads for inference. Unset: the number of physical cores."
+    )
+    gpu_layers: int | None = Field(
+        None, ge=-1, description="Override the planned GPU layers (-1 = all, 0 = CPU only). Unset: planned."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs (after migration); the environment wins over them.
+        return (env_settings, init_settings)
+
+
+# schema_version N -> function that turns a version-N mapping into a version-(N+1) mapping.
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    # Version 0 is a file written before schema_version existed: same keys, no version.
+    0: lambda data: {**data, "schema_version": 1},
+}
+
+
+def migrate_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a settings mapping read from disk up to SETTINGS_SCHEMA_VERSION."""
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or version < 0:
+        raise SettingsInvalid(
+            f"The settings file has an invalid schema_version ({version!r}).",
+            hint="Fix or delete the settings file; Lantern will write a fresh one.",
+        )
+    if version > SETTINGS_SCHEMA_VERSION:
+        raise SettingsInvalid(
+            f"The settings file was written by a newer Lantern (schema {version}, this one reads up to "
+            f"{SETTINGS_SCHEMA_VERSION}).",
+            hint="Update Lantern, or delete the settings file to start from defaults.",
+        )
+    while version < SETTINGS_SCHEMA_VERSION:
+        data = _MIGRATIONS[version](dict(data))
+        version = data["schema_version"]
+    return data

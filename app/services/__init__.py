@@ -1,0 +1,1 @@
+"""Adapters that do I/O (files, processes, hardware, network). Plain Python, no Qt."""

@@ -1,0 +1,1 @@
+"""Hardware probes: each one independent, time-bounded, and 'unknown' rather than failing."""

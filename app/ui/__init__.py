@@ -1,0 +1,1 @@
+"""PySide6 user interface. Imports core and services; nothing imports ui."""

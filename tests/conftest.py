@@ -1,0 +1,15 @@
+"""Every test runs with LANTERN_HOME in a temp dir, so nothing touches the real home."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def lantern_home(tmp_path, monkeypatch):
+    home = tmp_path / "lantern-home"
+    monkeypatch.setenv("LANTERN_HOME", str(home))
+    for var in ("LANTERN_OFFLINE", "LANTERN_CONTEXT_LENGTH", "LANTERN_INTENT", "LANTERN_MODELS_DIR",
+                "LANTERN_LOG_LEVEL", "LANTERN_N_THREADS", "LANTERN_GPU_LAYERS"):
+        monkeypatch.delenv(var, raising=False)
+    return home
