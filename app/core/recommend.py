@@ -147,7 +147,7 @@ def explain(pick: Option, profile: DeviceProfile) -> str:
         "cpu_only": "runs on the CPU",
     }[fit.verdict]
     runtime = "MLX" if pick.variant.format == "mlx" else "llama.cpp"
-    quality = f"{pick.model.quality.metric} {pick.model.quality.score:g}"
+    quality = f"quality {pick.model.quality.score:g}: {pick.model.quality.metric}"
     return (f"{name} is the strongest model that {where} at {speed} with {runtime} "
             f"({quality}; needs ~{fit.memory.total_bytes / GIB:.1f} GB at "
             f"{fit.memory.context_length} tokens of context).")

@@ -130,7 +130,7 @@ def recommendation_json(rec: Recommendation, profile: DeviceProfile) -> dict[str
 
 
 def recommendation_table(rec: Recommendation, *, limit: int | None = 15) -> list[str]:
-    header = f"{'':2}{'model':34} {'quant':9} {'verdict':22} {'memory':>8} {'tok/s':>7} {'download':>9}"
+    header = f"{'':2}{'model':34} {'quant':9} {'verdict':27} {'memory':>8} {'tok/s':>7} {'download':>9}"
     lines = [header]
     shown = rec.options if limit is None else rec.options[:limit]
     for o in shown:
@@ -142,7 +142,7 @@ def recommendation_table(rec: Recommendation, *, limit: int | None = 15) -> list
             verdict = "exceeds free disk"
         tps = "-" if o.fit.tokens_per_second is None else f"{o.fit.tokens_per_second:.0f}"
         size = ("~" if o.download_is_estimate else "") + _gb(o.download_bytes)
-        lines.append(f"{mark}{o.model.name[:34]:34} {o.variant.quant:9} {verdict:22} "
+        lines.append(f"{mark}{o.model.name[:34]:34} {o.variant.quant:9} {verdict:27} "
                      f"{_gb(o.fit.memory.total_bytes):>8} {tps:>7} {size:>9}")
     if limit is not None and len(rec.options) > limit:
         lines.append(f"  … {len(rec.options) - limit} more (use --all)")

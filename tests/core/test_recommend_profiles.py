@@ -1,0 +1,126 @@
+"""Recommendations for recorded profiles of real hardware classes (tests/hardware_scenarios.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.estimates import usable_apple_gpu, usable_ram, usable_vram
+from app.core.profile import GIB, MemoryInfo
+from app.core.recommend import CONVERSATIONAL_TPS, disk_needed, recommend
+from app.services.catalog_store import default_catalog, default_performance_table
+from tests.hardware_scenarios import profile
+
+CATALOG = default_catalog()
+TABLE = default_performance_table()
+
+# scenario -> (model id, quant, verdict, words the reason must contain)
+EXPECTED = {
+    "m1-air-8gb": ("qwen3-4b", "mlx-4bit", "full_gpu", ("Apple M1 GPU", "MLX")),
+    "m2-16gb": ("qwen3-4b", "mlx-4bit", "full_gpu", ("Apple M2 GPU", "MLX")),
+    "m3-max-36gb": ("qwen3-14b", "mlx-4bit", "full_gpu", ("Apple M3 Max GPU", "MLX")),
+    "rtx3060-desktop": ("qwen3-14b", "Q4_K_M", "full_gpu", ("entirely on the NVIDIA GeForce RTX 3060", "llama.cpp")),
+    "rtx4090-workstation": ("qwen3-14b", "Q8_0", "full_gpu", ("entirely on the NVIDIA GeForce RTX 4090",)),
+    "gtx1650-laptop-busy": ("qwen3-4b", "Q4_K_M", "partial_gpu", ("layers on the NVIDIA GeForce GTX 1650",)),
+    "busy-vgpu": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "laptop-8gb-no-gpu": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "box-4gb-no-avx2": ("qwen2.5-1.5b-instruct", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "rpi5-8gb": ("qwen3-1.7b", "Q4_K_M", "cpu_only", ("runs on the CPU",)),
+    "ci-box-2core": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "nearly-full-disk": ("qwen3-1.7b", "Q4_K_M", "cpu_only", ("runs on the CPU",)),
+    "old-dual-xeon": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_pick_and_reason(name):
+    model_id, quant, verdict, words = EXPECTED[name]
+    p = profile(name)
+    rec = recommend(p, CATALOG, table=TABLE)
+    assert rec.pick is not None, rec.reason
+    got = (rec.pick.model.id, rec.pick.variant.quant, rec.pick.fit.verdict)
+    assert got == (model_id, quant, verdict), rec.reason
+    for word in words:
+        assert word in rec.reason, rec.reason
+    assert rec.pick.fit.tokens_per_second >= CONVERSATIONAL_TPS
+    assert rec.options[0] is rec.pick  # the ranking leads with the pick
+    # every pick fits what is free, with headroom
+    assert rec.pick.fit.ram_bytes <= usable_ram(p)
+    assert disk_needed(rec.pick.download_bytes) <= p.disk.free_bytes
+    if p.apple is not None:
+        assert rec.pick.fit.memory.total_bytes <= usable_apple_gpu(p)
+    elif verdict in ("full_gpu", "partial_gpu"):
+        assert rec.pick.fit.vram_bytes <= usable_vram(p.nvidia_gpus[0])
+
+
+def test_apple_prefers_mlx_but_also_ranks_gguf():
+    rec = recommend(profile("m2-16gb"), CATALOG, table=TABLE)
+    runnable = [o for o in rec.options if o.runs]
+    assert {o.variant.format for o in runnable} == {"mlx", "gguf"}
+    assert rec.pick.variant.format == "mlx"
+
+
+def test_apple_without_mlx_falls_back_to_metal_gguf():
+    p = profile("m2-16gb")
+    no_mlx = p.runtimes.model_copy(update={"mlx": p.runtimes.mlx.model_copy(update={"can_run": False})})
+    rec = recommend(p.model_copy(update={"runtimes": no_mlx}), CATALOG, table=TABLE)
+    assert rec.pick.variant.format == "gguf" and rec.pick.fit.verdict == "full_gpu"
+
+
+def test_the_busy_gpu_is_judged_by_its_free_memory():
+    p = profile("busy-vgpu")
+    gpu = p.nvidia_gpus[0]
+    assert gpu.used_vram_bytes > gpu.free_vram_bytes  # 807 of 1024 MiB held by other processes
+    rec = recommend(p, CATALOG, table=TABLE)
+    assert not any(o.fit.verdict == "full_gpu" for o in rec.options if o.model.params_b >= 0.5)
+    assert "usable VRAM" in rec.pick.fit.reason
+
+
+def test_nearly_full_disk_never_recommends_what_it_cannot_store():
+    p = profile("nearly-full-disk")
+    rec = recommend(p, CATALOG, table=TABLE)
+    too_big = [o for o in rec.options if o.fit.verdict == "cpu_only" and not o.disk_ok]
+    assert too_big, "bigger models that fit in RAM but not on disk must be marked"
+    roomy = recommend(p.model_copy(update={"disk": p.disk.model_copy(update={"free_bytes": 500 * GIB})}),
+                      CATALOG, table=TABLE)
+    assert roomy.pick.download_bytes > rec.pick.download_bytes
+
+
+@pytest.mark.parametrize(("intent", "strength"), [("code", "code"), ("multilingual", "multilingual")])
+def test_intent_picks_a_model_with_that_strength(intent, strength):
+    rec = recommend(profile("ci-box-2core"), CATALOG, table=TABLE, intent=intent)
+    assert strength in rec.pick.model.strengths and rec.pick.matches_intent
+
+
+def test_longer_context_costs_memory():
+    short = recommend(profile("rtx3060-desktop"), CATALOG, table=TABLE, context_length=4096)
+    long = recommend(profile("rtx3060-desktop"), CATALOG, table=TABLE, context_length=32768)
+    key = short.pick.variant.key
+    same = next(o for o in long.options if o.variant.key == key)
+    assert same.fit.memory.kv_cache_bytes == 8 * short.pick.fit.memory.kv_cache_bytes
+
+
+def test_warns_when_nothing_is_fast():
+    slow = TABLE.model_copy(update={"defaults": TABLE.defaults.model_copy(update={"cpu_core_gbps": 0.3})})
+    rec = recommend(profile("laptop-8gb-no-gpu"), CATALOG, table=slow)
+    assert rec.pick is not None and not rec.pick.fast
+    assert any("conversational speed" in w for w in rec.warnings)
+    fastest = max((o for o in rec.options if o.runs), key=lambda o: o.fit.tokens_per_second)
+    assert rec.pick.fit.tokens_per_second == fastest.fit.tokens_per_second
+
+
+def test_nothing_fits_is_said_plainly():
+    p = profile("box-4gb-no-avx2")
+    tiny = p.model_copy(update={"memory": MemoryInfo(total_bytes=1 * GIB, available_bytes=GIB // 2)})
+    rec = recommend(tiny, CATALOG, table=TABLE)
+    assert rec.pick is None and "free memory" in rec.reason
+
+
+def test_bitnet_is_runtime_unavailable_with_reason():
+    rec = recommend(profile("rtx4090-workstation"), CATALOG, table=TABLE)
+    bitnet = [o for o in rec.options if o.model.id.startswith("bitnet")]
+    assert bitnet and all(o.fit.verdict == "runtime_unavailable" and "bitnet.cpp" in o.fit.reason for o in bitnet)
+
+
+def test_mlx_is_unavailable_off_apple():
+    rec = recommend(profile("rtx4090-workstation"), CATALOG, table=TABLE)
+    assert all(o.fit.verdict == "runtime_unavailable" for o in rec.options if o.variant.format == "mlx")
