@@ -1,4 +1,5 @@
-"""Locate files under resources/, both from a source checkout and inside a frozen bundle."""
+"""Locate files under resources/: in a PyInstaller bundle, a source checkout (or editable install),
+or a regular install (pyproject's data-files put them in <prefix>/share/lantern/resources)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ def resources_root() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)  # set by PyInstaller's bootloader
     if frozen_root:
         return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    checkout = Path(__file__).resolve().parents[2] / "resources"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "lantern" / "resources"
 
 
 def resource_path(*parts: str) -> Path:
