@@ -20,14 +20,14 @@ EXPECTED = {
     "m3-max-36gb": ("qwen3-14b", "mlx-4bit", "full_gpu", ("Apple M3 Max GPU", "MLX")),
     "rtx3060-desktop": ("qwen3-14b", "Q4_K_M", "full_gpu", ("entirely on the NVIDIA GeForce RTX 3060", "llama.cpp")),
     "rtx4090-workstation": ("qwen3-14b", "Q8_0", "full_gpu", ("entirely on the NVIDIA GeForce RTX 4090",)),
-    "gtx1650-laptop-busy": ("qwen3-4b", "Q4_K_M", "partial_gpu", ("layers on the NVIDIA GeForce GTX 1650",)),
-    "busy-vgpu": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
-    "laptop-8gb-no-gpu": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "gtx1650-laptop-busy": ("qwen3-4b", "Q5_K_M", "partial_gpu", ("layers on the NVIDIA GeForce GTX 1650",)),
+    "busy-vgpu": ("qwen3-4b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "laptop-8gb-no-gpu": ("qwen3-4b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
     "box-4gb-no-avx2": ("qwen2.5-1.5b-instruct", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
     "rpi5-8gb": ("qwen3-1.7b", "Q4_K_M", "cpu_only", ("runs on the CPU",)),
-    "ci-box-2core": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "ci-box-2core": ("qwen3-4b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
     "nearly-full-disk": ("qwen3-1.7b", "Q4_K_M", "cpu_only", ("runs on the CPU",)),
-    "old-dual-xeon": ("qwen3-1.7b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
+    "old-dual-xeon": ("qwen3-4b", "Q5_K_M", "cpu_only", ("runs on the CPU",)),
 }
 
 
