@@ -95,8 +95,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from app.services.catalog_store import default_catalog, default_performance_table
 
     settings, paths = _settings_and_paths(args.debug)
-    if args.ctx is not None and not 256 <= args.ctx <= 1_048_576:
-        raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 256 and 1048576.")
+    if args.ctx is not None and not 512 <= args.ctx <= 1_048_576:
+        raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 512 and 1048576.")
     profile = _profile(args, paths)
     rec = recommend(profile, default_catalog(), table=default_performance_table(),
                     intent=args.intent or settings.intent, context_length=args.ctx or settings.context_length)

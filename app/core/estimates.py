@@ -16,7 +16,7 @@ from app.core.performance import PerformanceTable
 from app.core.profile import GIB, MIB, DeviceProfile, GpuInfo
 from app.core.quant import quant
 
-Verdict = Literal["full_gpu", "partial_gpu", "cpu_only", "too_large", "runtime_unavailable"]
+Verdict = Literal["full_gpu", "partial_gpu", "cpu_only", "too_large", "context_too_short", "runtime_unavailable"]
 RUNS: tuple[Verdict, ...] = ("full_gpu", "partial_gpu", "cpu_only")
 
 KV_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}  # ggml block layouts
@@ -52,6 +52,7 @@ class Fit:
     speed_source: Literal["estimate", "measured"]
     device: str               # "RTX 3060", "Apple M2 GPU", "CPU"
     reason: str
+    gpu_index: int | None = None  # position in profile.gpus of the NVIDIA GPU planned for
 
 
 def weights_bytes(model: CatalogModel, variant: Variant) -> int:
@@ -69,19 +70,35 @@ def estimate_memory(model: CatalogModel, variant: Variant, context_length: int, 
                           compute_bytes=compute, context_length=ctx)
 
 
+UNKNOWN_FREE_SHARE = 0.5  # when only the total is known, assume half of it is free
+
+
 def usable_ram(profile: DeviceProfile) -> int | None:
+    """RAM a model may take now: what is available minus headroom. Unknown stays unknown, except
+    that a known total with an unknown 'available' is taken as half free (and the pick warns)."""
     mem = profile.memory
     total = mem.total_bytes
-    avail = mem.available_bytes if mem.available_bytes is not None else total
-    if avail is None:
+    if mem.available_bytes is not None:
+        avail = mem.available_bytes
+    elif total is not None:
+        avail = int(total * UNKNOWN_FREE_SHARE)
+    else:
         return None
     headroom = max(RAM_HEADROOM_MIN, int(RAM_HEADROOM_SHARE * (total or avail)))
     return max(0, avail - headroom)
 
 
 def usable_vram(gpu: GpuInfo) -> int:
-    free = gpu.free_vram_bytes if gpu.free_vram_bytes is not None else (gpu.total_vram_bytes or 0)
-    headroom = max(VRAM_HEADROOM_MIN, int(VRAM_HEADROOM_SHARE * (gpu.total_vram_bytes or free)))
+    """Free VRAM minus headroom and the CUDA context. VRAM used by other apps is never counted as
+    free: without a free figure we use total - used, and without that half the total."""
+    total = gpu.total_vram_bytes or 0
+    if gpu.free_vram_bytes is not None:
+        free = gpu.free_vram_bytes
+    elif gpu.used_vram_bytes is not None:
+        free = max(0, total - gpu.used_vram_bytes)
+    else:
+        free = int(total * UNKNOWN_FREE_SHARE)
+    headroom = max(VRAM_HEADROOM_MIN, int(VRAM_HEADROOM_SHARE * (total or free)))
     return max(0, free - headroom - CUDA_CONTEXT_VRAM)
 
 
@@ -91,13 +108,13 @@ def usable_apple_gpu(profile: DeviceProfile) -> int | None:
     if apple is None or apple.gpu_working_set_bytes is None:
         return None
     ram = usable_ram(profile)
-    budget = apple.gpu_working_set_bytes
-    return budget if ram is None else min(budget, ram)
+    return None if ram is None else min(apple.gpu_working_set_bytes, ram)
 
 
-def best_cuda_gpu(profile: DeviceProfile) -> GpuInfo | None:
-    gpus = [g for g in profile.nvidia_gpus if g.total_vram_bytes]
-    return max(gpus, key=usable_vram) if gpus else None
+def cuda_gpus(profile: DeviceProfile) -> tuple[GpuInfo, ...]:
+    if profile.runtimes.llama_cpp.gpu_offload is False:
+        return ()
+    return tuple(g for g in profile.nvidia_gpus if g.total_vram_bytes)
 
 
 class SpeedModel:
@@ -154,77 +171,110 @@ def runtime_problem(profile: DeviceProfile, model: CatalogModel, variant: Varian
 def plan_fit(profile: DeviceProfile, model: CatalogModel, variant: Variant, *, context_length: int,
              table: PerformanceTable, measured_tps: Mapping[str, float] | None = None) -> Fit:
     """Where this variant runs best on this machine, what it needs, and how fast it should be."""
-    mem = estimate_memory(model, variant, context_length)
-    layers = model.n_layers
-    speed = SpeedModel(table, profile)
-    kv_read = mem.kv_cache_bytes * KV_FILL_FOR_SPEED
+    return _Planner(profile, model, variant, context_length, table, measured_tps).plan()
 
-    def done(verdict: Verdict, *, gpu_layers: int, ram: int, vram: int, tps: float | None,
-             device: str, reason: str) -> Fit:
+
+class _Planner:
+    def __init__(self, profile: DeviceProfile, model: CatalogModel, variant: Variant, context_length: int,
+                 table: PerformanceTable, measured_tps: Mapping[str, float] | None) -> None:
+        self.profile, self.model, self.variant = profile, model, variant
+        self.context_length = context_length
+        self.mem = estimate_memory(model, variant, context_length)
+        self.speed = SpeedModel(table, profile)
+        self.measured_tps = measured_tps
+        self.layers = model.n_layers
+        self.read_bytes = self.mem.weights_bytes + self.mem.kv_cache_bytes * KV_FILL_FOR_SPEED
+        self.ram_free = usable_ram(profile)
+        self.cpu_need = self.mem.total_bytes + APP_RAM_OVERHEAD
+
+    def done(self, verdict: Verdict, *, gpu_layers: int = 0, ram: int = 0, vram: int = 0,
+             tps: float | None = None, device: str = "-", reason: str, gpu: GpuInfo | None = None) -> Fit:
         source: Literal["estimate", "measured"] = "estimate"
-        if tps is not None and measured_tps and variant.key in measured_tps:
-            tps, source = measured_tps[variant.key], "measured"
-        return Fit(verdict, mem, gpu_layers, layers, ram, vram, tps, source, device, reason)
+        if tps is not None and self.measured_tps and self.variant.key in self.measured_tps:
+            tps, source = self.measured_tps[self.variant.key], "measured"
+        index = self.profile.gpus.index(gpu) if gpu is not None else None
+        return Fit(verdict, self.mem, gpu_layers, self.layers, ram, vram, tps, source, device, reason, index)
 
-    problem = runtime_problem(profile, model, variant)
-    if problem:
-        return done("runtime_unavailable", gpu_layers=0, ram=0, vram=0, tps=None, device="-", reason=problem)
+    def plan(self) -> Fit:
+        problem = runtime_problem(self.profile, self.model, self.variant)
+        if problem:
+            return self.done("runtime_unavailable", reason=problem)
+        if self.context_length > self.model.max_context:
+            return self.done("context_too_short",
+                             reason=f"supports at most {self.model.max_context:,} tokens of context")
+        if self.ram_free is None:
+            return self.done("too_large", reason="free memory could not be measured, so nothing can be judged to fit")
+        if self.profile.apple is not None and (self.variant.format == "mlx"
+                                               or self.profile.runtimes.llama_cpp.gpu_offload is not False):
+            fit = self.on_apple_gpu()
+            if fit is not None:
+                return fit
+        if self.variant.format == "mlx":
+            return self.done("runtime_unavailable", reason="MLX runs only on Apple Silicon")
+        gpu_fits = [f for f in (self.on_cuda_gpu(g) for g in cuda_gpus(self.profile)) if f is not None]
+        if gpu_fits:  # several GPUs: the placement that runs fastest
+            return max(gpu_fits, key=lambda f: f.tokens_per_second or 0.0)
+        return self.on_cpu()
 
-    ram_free = usable_ram(profile)
-    cpu_need = mem.total_bytes + APP_RAM_OVERHEAD
+    def on_apple_gpu(self) -> Fit | None:
+        """Metal (llama.cpp) or MLX on unified memory; partial offload buys nothing there."""
+        apple = self.profile.apple
+        assert apple is not None and self.ram_free is not None
+        budget = usable_apple_gpu(self.profile)
+        label = f"{apple.chip or 'Apple'} GPU"
+        total = self.mem.total_bytes
+        if budget is not None and total <= budget and self.cpu_need <= self.ram_free:
+            tps = self.speed.tokens_per_second(gpu_bytes=self.read_bytes, cpu_bytes=0, gpu=None)
+            return self.done("full_gpu", gpu_layers=self.layers, ram=self.cpu_need, vram=total, tps=tps, device=label,
+                             reason=f"fits in the GPU's share of unified memory ({_gb(total)} of {_gb(budget)})")
+        if self.variant.format == "mlx":
+            may_use = "an unknown amount" if budget is None else _gb(budget)
+            return self.done("too_large", ram=self.cpu_need, vram=total, device=label,
+                             reason=f"needs {_gb(total)}; the GPU may use {may_use} now")
+        return None
 
-    # Apple Silicon: Metal (llama.cpp) or MLX share unified memory; partial offload buys nothing.
-    if profile.apple is not None and (variant.format == "mlx" or profile.runtimes.llama_cpp.gpu_offload is not False):
-        budget = usable_apple_gpu(profile)
-        label = f"{profile.apple.chip or 'Apple'} GPU"
-        if budget is not None and mem.total_bytes <= budget and (ram_free is None or cpu_need <= ram_free):
-            tps = speed.tokens_per_second(gpu_bytes=mem.weights_bytes + kv_read, cpu_bytes=0, gpu=None)
-            return done("full_gpu", gpu_layers=layers, ram=cpu_need, vram=mem.total_bytes, tps=tps, device=label,
-                        reason=f"fits in the GPU's share of unified memory ({_gb(mem.total_bytes)} of {_gb(budget)})")
-        if variant.format == "mlx":
-            return done("too_large", gpu_layers=0, ram=cpu_need, vram=mem.total_bytes, tps=None, device=label,
-                        reason=f"needs {_gb(mem.total_bytes)}; the GPU may use {_gb(budget or 0)} now")
-
-    gpu = best_cuda_gpu(profile) if profile.runtimes.llama_cpp.gpu_offload is not False else None
-    if gpu is not None and variant.format == "gguf":
+    def on_cuda_gpu(self, gpu: GpuInfo) -> Fit | None:
+        assert self.ram_free is not None
+        mem, layers = self.mem, self.layers
         vram = usable_vram(gpu)
-        gpu_total = mem.total_bytes
-        if gpu_total <= vram and (ram_free is None or ram_free >= APP_RAM_OVERHEAD):
-            tps = speed.tokens_per_second(gpu_bytes=mem.weights_bytes + kv_read, cpu_bytes=0, gpu=gpu)
-            return done("full_gpu", gpu_layers=layers, ram=APP_RAM_OVERHEAD, vram=gpu_total, tps=tps, device=gpu.name,
-                        reason=f"fits fully in free VRAM ({_gb(gpu_total)} of {_gb(vram)} usable)")
+        if mem.total_bytes <= vram and self.ram_free >= APP_RAM_OVERHEAD:
+            tps = self.speed.tokens_per_second(gpu_bytes=self.read_bytes, cpu_bytes=0, gpu=gpu)
+            return self.done("full_gpu", gpu_layers=layers, ram=APP_RAM_OVERHEAD, vram=mem.total_bytes, tps=tps,
+                             device=gpu.name, gpu=gpu,
+                             reason=f"fits fully in free VRAM ({_gb(mem.total_bytes)} of {_gb(vram)} usable)")
         # Partial offload: repeating layers (weights + their KV) go to the GPU, the rest stays on the CPU.
-        non_layer = min(mem.weights_bytes // 2,
-                        int(2 * model.vocab_size * model.hidden_size * quant(variant.quant).bits_per_weight / 8))
+        non_layer = min(mem.weights_bytes // 2, int(2 * self.model.vocab_size * self.model.hidden_size
+                                                    * quant(self.variant.quant).bits_per_weight / 8))
         per_layer = (mem.weights_bytes - non_layer + mem.kv_cache_bytes) / layers
         k = int((vram - mem.compute_bytes) // per_layer) if vram > mem.compute_bytes else 0
         k = max(0, min(k, layers - 1))
-        if k >= 1:
-            gpu_bytes = int(k * per_layer + mem.compute_bytes)
-            ram_need = int(mem.total_bytes - k * per_layer + APP_RAM_OVERHEAD)
-            if ram_free is None or ram_need <= ram_free:
-                share = k / layers
-                tps = speed.tokens_per_second(gpu_bytes=(mem.weights_bytes + kv_read) * share,
-                                              cpu_bytes=(mem.weights_bytes + kv_read) * (1 - share), gpu=gpu)
-                return done("partial_gpu", gpu_layers=k, ram=ram_need, vram=gpu_bytes, tps=tps, device=gpu.name,
-                            reason=f"{k} of {layers} layers fit in free VRAM ({_gb(vram)} usable); "
-                                   "the rest runs on the CPU")
+        if k < 1:
+            return None
+        ram_need = int(mem.total_bytes - k * per_layer + APP_RAM_OVERHEAD)
+        if ram_need > self.ram_free:
+            return None
+        share = k / layers
+        tps = self.speed.tokens_per_second(gpu_bytes=self.read_bytes * share, cpu_bytes=self.read_bytes * (1 - share),
+                                           gpu=gpu)
+        return self.done("partial_gpu", gpu_layers=k, ram=ram_need, vram=int(k * per_layer + mem.compute_bytes),
+                         tps=tps, device=gpu.name, gpu=gpu,
+                         reason=f"{k} of {layers} layers fit in free VRAM ({_gb(vram)} usable); "
+                                "the rest runs on the CPU")
 
-    if variant.format == "mlx":
-        return done("runtime_unavailable", gpu_layers=0, ram=0, vram=0, tps=None, device="-",
-                    reason="MLX runs only on Apple Silicon")
-    if ram_free is not None and cpu_need <= ram_free:
-        tps = speed.tokens_per_second(gpu_bytes=0, cpu_bytes=mem.weights_bytes + kv_read, gpu=None)
+    def on_cpu(self) -> Fit:
+        assert self.ram_free is not None
+        if self.cpu_need > self.ram_free:
+            return self.done("too_large", ram=self.cpu_need,
+                             reason=f"needs {_gb(self.cpu_need)}; this machine has {_gb(self.ram_free)} free RAM")
+        tps = self.speed.tokens_per_second(gpu_bytes=0, cpu_bytes=self.read_bytes, gpu=None)
         why = "runs on the CPU"
-        if gpu is not None:
-            why += f" (too large for the {_gb(usable_vram(gpu))} of usable VRAM)"
-        elif profile.nvidia_gpus and profile.runtimes.llama_cpp.gpu_offload is False:
+        gpus = cuda_gpus(self.profile)
+        if gpus:
+            why += f" (too large for the {_gb(max(usable_vram(g) for g in gpus))} of usable VRAM)"
+        elif self.profile.nvidia_gpus and self.profile.runtimes.llama_cpp.gpu_offload is False:
             why += " (the installed llama.cpp build has no GPU support)"
-        return done("cpu_only", gpu_layers=0, ram=cpu_need, vram=0, tps=tps, device="CPU",
-                    reason=f"{why}; needs {_gb(cpu_need)} of {_gb(ram_free)} free RAM")
-    free_txt = "unknown free memory" if ram_free is None else f"{_gb(ram_free)} free RAM"
-    return done("too_large", gpu_layers=0, ram=cpu_need, vram=0, tps=None, device="-",
-                reason=f"needs {_gb(cpu_need)}; this machine has {free_txt}")
+        return self.done("cpu_only", ram=self.cpu_need, tps=tps, device="CPU",
+                         reason=f"{why}; needs {_gb(self.cpu_need)} of {_gb(self.ram_free)} free RAM")
 
 
 def _gb(n: float) -> str:

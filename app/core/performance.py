@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,8 +50,8 @@ class PerformanceTable(_Strict):
     def _lookup(entries: tuple[BandwidthEntry, ...], name: str | None) -> BandwidthEntry | None:
         if not name:
             return None
-        low = name.lower()
-        hits = [e for e in entries if e.match.lower() in low]
+        # Whole-word match, so "A10" does not match "RTX A1000" nor "L4" match "L40S".
+        hits = [e for e in entries if re.search(rf"(?<![\w]){re.escape(e.match)}(?![\w])", name, re.I)]
         return max(hits, key=lambda e: len(e.match)) if hits else None
 
     def apple_chip(self, chip: str | None) -> BandwidthEntry | None:

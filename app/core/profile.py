@@ -34,8 +34,8 @@ class OsInfo(_Frozen):
 class CpuInfo(_Frozen):
     arch: str | None = Field(None, description="x86_64 or arm64 (normalised)")
     brand: str | None = None
-    physical_cores: int | None = None
-    logical_cores: int | None = None
+    physical_cores: int | None = Field(None, ge=1)
+    logical_cores: int | None = Field(None, ge=1)
     performance_cores: int | None = Field(None, description="Apple/Intel hybrid: P-cores")
     efficiency_cores: int | None = Field(None, description="Apple/Intel hybrid: E-cores")
     features: tuple[str, ...] | None = Field(
@@ -49,21 +49,21 @@ class CpuInfo(_Frozen):
 
 
 class MemoryInfo(_Frozen):
-    total_bytes: int | None = None
-    available_bytes: int | None = None
-    swap_total_bytes: int | None = None
-    swap_free_bytes: int | None = None
+    total_bytes: int | None = Field(None, ge=0)
+    available_bytes: int | None = Field(None, ge=0)
+    swap_total_bytes: int | None = Field(None, ge=0)
+    swap_free_bytes: int | None = Field(None, ge=0)
 
 
 class DiskInfo(_Frozen):
     path: str | None = Field(None, description="The models directory the figures are for")
-    total_bytes: int | None = None
-    free_bytes: int | None = None
+    total_bytes: int | None = Field(None, ge=0)
+    free_bytes: int | None = Field(None, ge=0)
 
 
 class AppleSiliconInfo(_Frozen):
     chip: str | None = Field(None, description="e.g. 'Apple M2 Pro'")
-    unified_memory_bytes: int | None = None
+    unified_memory_bytes: int | None = Field(None, ge=0)
     gpu_working_set_bytes: int | None = Field(
         None, description="How much unified memory the GPU may wire (Metal's recommendedMaxWorkingSetSize)"
     )
@@ -75,9 +75,9 @@ class GpuInfo(_Frozen):
     vendor: Literal["nvidia", "amd", "intel", "apple", "other"]
     name: str
     index: int | None = None
-    total_vram_bytes: int | None = None
-    free_vram_bytes: int | None = None
-    used_vram_bytes: int | None = None
+    total_vram_bytes: int | None = Field(None, ge=0)
+    free_vram_bytes: int | None = Field(None, ge=0)
+    used_vram_bytes: int | None = Field(None, ge=0)
     compute_capability: str | None = Field(None, description="NVIDIA only, e.g. '8.6'")
     driver_version: str | None = None
     cuda_version: str | None = Field(None, description="Highest CUDA version the driver supports")

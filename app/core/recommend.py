@@ -11,6 +11,7 @@ variant and its speed alone — see `pick_key`.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from app.core.settings import Intent
 CONVERSATIONAL_TPS = 8.0           # below this, reading speed outpaces the answer
 COMFORTABLE_TPS = 32.0             # beyond this, more speed is not felt in a chat
 SPEED_POINTS = 5.0                 # quality points per doubling of speed between the two
+SLOW_POINTS = 20.0                 # quality points lost per halving of speed below the floor
 DISK_MARGIN_MIN, DISK_MARGIN_SHARE = 2 * GIB, 0.05   # keep free after the download
 INTENT_STRENGTH = {"chat": None, "code": "code", "multilingual": "multilingual"}
 FORMAT_ORDER = {"gguf": 0, "mlx": 1}
@@ -68,17 +70,23 @@ def utility(option: Option) -> float:
     return option.quality + bonus
 
 
+def slow_utility(option: Option) -> float:
+    """Below the floor every halving of speed costs SLOW_POINTS quality points: a much better model
+    that is a little slower still wins, a crawling one does not."""
+    tps = max(option.fit.tokens_per_second or 0.0, 0.01)
+    return option.quality + SLOW_POINTS * math.log2(tps / CONVERSATIONAL_TPS)
+
+
 def pick_key(option: Option, *, prefer_mlx: bool) -> tuple[bool, bool, int, float]:
     """Higher is better, and a function of the option alone (so more memory never lowers the best).
 
     Fast options first; among them those matching the intent, then the preferred format (MLX on
-    Apple Silicon when it can run), then utility. When nothing is fast, speed decides.
+    Apple Silicon when it can run), then utility. When nothing is fast, slow_utility decides.
     """
-    tps = option.fit.tokens_per_second or 0.0
     fmt = FORMAT_ORDER[option.variant.format] if prefer_mlx else -FORMAT_ORDER[option.variant.format]
     if option.fast:
         return (True, option.matches_intent, fmt, round(utility(option), 3))
-    return (False, False, fmt, round(tps, 3))
+    return (False, False, fmt, round(slow_utility(option), 3))
 
 
 def disk_needed(download_bytes: int) -> int:
@@ -112,29 +120,47 @@ def recommend(profile: DeviceProfile, catalog: Catalog, *, table: PerformanceTab
     prefer_mlx = profile.apple is not None and profile.runtimes.mlx.can_run
     warnings: list[str] = []
     runnable = [o for o in options if o.runs]
-    if profile.memory.available_bytes is None and profile.memory.total_bytes is None:
-        warnings.append("Free memory could not be measured, so nothing could be judged to fit.")
+    warnings.extend(memory_warnings(profile))
     ranked = sorted(options, key=lambda o: (o.runs, pick_key(o, prefer_mlx=prefer_mlx)), reverse=True)
     pick = max(runnable, key=lambda o: pick_key(o, prefer_mlx=prefer_mlx)) if runnable else None
-    if pick is not None and pick.fast and not pick.matches_intent:
-        warnings.append(f"No model tuned for {intent} runs well here; this is the best general model.")
-
     if pick is None:
-        if any(o.fit.verdict in RUNS for o in options):
-            reason = "No model fits on the free disk space; free some space and check again."
-        else:
-            reason = "No catalog model fits in this machine's free memory."
-        return Recommendation(tuple(ranked), None, reason, tuple(warnings), intent, context_length)
-
+        return Recommendation(tuple(ranked), None, no_pick_reason(options), tuple(warnings), intent, context_length)
+    if not pick.matches_intent:
+        warnings.append(f"No model tuned for {intent} runs well here; this is the best general model.")
     if not pick.fast:
         warnings.append(
             f"Nothing in the catalog runs at a conversational speed ({CONVERSATIONAL_TPS:.0f} tokens/s) here; "
-            f"the fastest fitting model is shown (~{pick.fit.tokens_per_second:.1f} tokens/s)."
+            f"this pick runs at ~{pick.fit.tokens_per_second:.1f} tokens/s."
         )
-    return Recommendation(tuple(ranked), pick, explain(pick, profile), tuple(warnings), intent, context_length)
+    return Recommendation(tuple(ranked), pick, explain(pick), tuple(warnings), intent, context_length)
 
 
-def explain(pick: Option, profile: DeviceProfile) -> str:
+def memory_warnings(profile: DeviceProfile) -> list[str]:
+    mem = profile.memory
+    if mem.total_bytes is None and mem.available_bytes is None:
+        return ["Free memory could not be measured, so nothing could be judged to fit."]
+    out = []
+    if mem.available_bytes is None:
+        out.append("Free RAM could not be measured; half of the total was assumed free.")
+    if any(g.free_vram_bytes is None for g in profile.nvidia_gpus):
+        out.append("Free VRAM could not be measured; memory in use by other apps may be higher than assumed.")
+    return out
+
+
+def no_pick_reason(options: list[Option]) -> str:
+    verdicts = {o.fit.verdict for o in options}
+    if verdicts <= {"runtime_unavailable"}:
+        common = Counter(o.fit.reason for o in options).most_common(1)[0][0]
+        return f"No inference runtime can run these models here: {common.rstrip('.')}."
+    if verdicts & set(RUNS):
+        return "No model that fits in memory also fits on the free disk space; free some space and check again."
+    if verdicts <= {"runtime_unavailable", "context_too_short"}:
+        return "No model that runs here supports that much context; choose a shorter context length."
+    return "No catalog model fits in this machine's free memory."
+
+
+def explain(pick: Option) -> str:
+    """One sentence saying what the pick is, where it runs, how fast, and why it won."""
     fit = pick.fit
     name = f"{pick.model.name} {pick.variant.quant}"
     speed = f"~{fit.tokens_per_second:.0f} tokens/s" if fit.tokens_per_second else "unknown speed"
@@ -147,7 +173,8 @@ def explain(pick: Option, profile: DeviceProfile) -> str:
         "cpu_only": "runs on the CPU",
     }[fit.verdict]
     runtime = "MLX" if pick.variant.format == "mlx" else "llama.cpp"
-    quality = f"quality {pick.model.quality.score:g}: {pick.model.quality.metric}"
-    return (f"{name} is the strongest model that {where} at {speed} with {runtime} "
-            f"({quality}; needs ~{fit.memory.total_bytes / GIB:.1f} GB at "
-            f"{fit.memory.context_length} tokens of context).")
+    why = ("the best balance of quality and speed among the models that fit" if pick.fast
+           else "the best this machine can run, though slower than conversational speed")
+    return (f"{name} {where} at {speed} with {runtime}: {why} "
+            f"(quality {pick.model.quality.score:g}: {pick.model.quality.metric}; needs "
+            f"~{fit.memory.total_bytes / GIB:.1f} GB at {fit.memory.context_length} tokens of context).")

@@ -16,6 +16,7 @@ VERDICT_TEXT = {
     "partial_gpu": "partial GPU offload",
     "cpu_only": "CPU only",
     "too_large": "too large",
+    "context_too_short": "context too short",
     "runtime_unavailable": "runtime not available",
 }
 
@@ -77,6 +78,7 @@ def fit_json(fit: Fit) -> dict[str, Any]:
     return {
         "verdict": fit.verdict,
         "device": fit.device,
+        "gpu_index": fit.gpu_index,
         "gpu_layers": fit.gpu_layers,
         "total_layers": fit.total_layers,
         "memory_bytes": {

@@ -25,11 +25,6 @@ class LanternSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LANTERN_", extra="ignore", validate_default=True)
 
     schema_version: int = Field(SETTINGS_SCHEMA_VERSION, description="Version of this settings layout")
-    home: Path | None = Field(
-        None,
-        description="One folder for every data location (models, database, indexes, logs, cache, "
-        "settings). Unset: the platform's standard folders.",
-    )
     models_dir: Path | None = Field(
         None, description="Where model files are stored (e.g. a bigger disk). Unset: inside the data folder."
     )

@@ -53,7 +53,7 @@ def save_settings(settings: LanternSettings, config_file: Path | None = None) ->
     """Write atomically (temp file + rename) so a crash never leaves a half-written settings file."""
     path = config_file or resolve_paths().config_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = settings.model_dump(mode="json", exclude_none=True, exclude={"home"})
+    data = settings.model_dump(mode="json", exclude_none=True)
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -68,9 +68,10 @@ class MainWindow(QMainWindow):
         self.pick_label.setText(text)
         self.table.setRowCount(len(rec.options))
         for row, o in enumerate(rec.options):
-            verdict = VERDICT_TEXT[o.fit.verdict] if o.disk_ok else tr("exceeds free disk")
+            runs_here = o.fit.verdict in ("full_gpu", "partial_gpu", "cpu_only")
+            verdict = tr("exceeds free disk") if runs_here and not o.disk_ok else tr(VERDICT_TEXT[o.fit.verdict])
             tps = "" if o.fit.tokens_per_second is None else f"{o.fit.tokens_per_second:.0f}"
-            cells = (("★ " if o is rec.pick else "") + o.model.name, o.variant.quant, tr(verdict),
+            cells = (("★ " if o is rec.pick else "") + o.model.name, o.variant.quant, verdict,
                      f"{o.fit.memory.total_bytes / GIB:.1f} GB", tps,
                      ("~" if o.download_is_estimate else "") + f"{o.download_bytes / GIB:.1f} GB")
             for col, value in enumerate(cells):

@@ -121,3 +121,11 @@ def test_performance_table_validates_and_names_sources():
     assert table.gpu_named("NVIDIA GeForce RTX 3060").match == "RTX 3060"
     assert table.apple_chip("Apple M3 Max").match == "Apple M3 Max"
     assert table.gpu_named("Some Future GPU") is None
+
+
+def test_gpu_names_match_whole_words_and_laptop_parts():
+    table = load_performance_table()
+    assert table.gpu_named("NVIDIA RTX A1000") is None          # not the A10
+    assert table.gpu_named("NVIDIA L40S") is None                # not the L4
+    assert table.gpu_named("NVIDIA GeForce RTX 4090 Laptop GPU").bandwidth_gbps < \
+        table.gpu_named("NVIDIA GeForce RTX 4090").bandwidth_gbps

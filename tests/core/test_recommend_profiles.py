@@ -104,8 +104,11 @@ def test_warns_when_nothing_is_fast():
     rec = recommend(profile("laptop-8gb-no-gpu"), CATALOG, table=slow)
     assert rec.pick is not None and not rec.pick.fast
     assert any("conversational speed" in w for w in rec.warnings)
-    fastest = max((o for o in rec.options if o.runs), key=lambda o: o.fit.tokens_per_second)
-    assert rec.pick.fit.tokens_per_second == fastest.fit.tokens_per_second
+    runnable = [o for o in rec.options if o.runs]
+    fastest = max(o.fit.tokens_per_second for o in runnable)
+    # a better model only slightly slower than the fastest wins; a crawling one does not
+    assert rec.pick.fit.tokens_per_second >= 0.5 * fastest
+    assert rec.pick.quality >= max(o.quality for o in runnable if o.fit.tokens_per_second == fastest)
 
 
 def test_nothing_fits_is_said_plainly():
@@ -124,3 +127,49 @@ def test_bitnet_is_runtime_unavailable_with_reason():
 def test_mlx_is_unavailable_off_apple():
     rec = recommend(profile("rtx4090-workstation"), CATALOG, table=TABLE)
     assert all(o.fit.verdict == "runtime_unavailable" for o in rec.options if o.variant.format == "mlx")
+
+
+def test_models_with_a_shorter_context_are_not_picked():
+    rec = recommend(profile("m2-16gb"), CATALOG, table=TABLE, context_length=32768)
+    assert rec.pick.model.max_context >= 32768
+    short = [o for o in rec.options if o.model.id == "phi-3-mini-4k-instruct"]
+    assert short and all(o.fit.verdict == "context_too_short" and "4,096" in o.fit.reason for o in short)
+
+
+def test_two_gpus_use_the_faster_placement():
+    from app.core.profile import GpuInfo
+
+    p = profile("rtx4090-workstation")
+    fast = p.nvidia_gpus[0].model_copy(update={"free_vram_bytes": 12 * GIB})
+    slow_card = GpuInfo(vendor="nvidia", name="Tesla P40", index=1, total_vram_bytes=24 * GIB,
+                        free_vram_bytes=13 * GIB, used_vram_bytes=11 * GIB, source="nvml")
+    two = p.model_copy(update={"gpus": (fast, slow_card)})
+    one = p.model_copy(update={"gpus": (fast,)})
+    a, b = recommend(one, CATALOG, table=TABLE), recommend(two, CATALOG, table=TABLE)
+    assert b.pick.fit.tokens_per_second >= a.pick.fit.tokens_per_second
+    assert "RTX 4090" in b.pick.fit.device
+
+
+def test_unknown_free_memory_is_assumed_conservatively_and_said():
+    p = profile("rtx3060-desktop")
+    gpu = p.nvidia_gpus[0].model_copy(update={"free_vram_bytes": None, "used_vram_bytes": None})
+    unknown = p.model_copy(update={"gpus": (gpu,), "memory": MemoryInfo(total_bytes=16 * GIB)})
+    rec = recommend(unknown, CATALOG, table=TABLE)
+    assert any("Free RAM could not be measured" in w for w in rec.warnings)
+    assert any("Free VRAM could not be measured" in w for w in rec.warnings)
+    assert rec.pick.fit.vram_bytes <= 6 * GIB  # half of the 12 GB card, not all of it
+
+
+def test_nothing_measurable_picks_nothing():
+    from app.core.profile import DeviceProfile
+
+    rec = recommend(DeviceProfile(runtimes=profile("rtx3060-desktop").runtimes), CATALOG, table=TABLE)
+    assert rec.pick is None and any("could not be measured" in w for w in rec.warnings)
+
+
+def test_missing_runtime_is_named_as_the_reason():
+    from app.core.profile import DeviceProfile
+
+    rec = recommend(DeviceProfile(memory=MemoryInfo(total_bytes=16 * GIB, available_bytes=12 * GIB)),
+                    CATALOG, table=TABLE)
+    assert rec.pick is None and "llama-cpp-python is not installed" in rec.reason

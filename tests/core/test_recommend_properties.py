@@ -32,7 +32,7 @@ CHIPS = ["Apple M1", "Apple M2 Pro", "Apple M3 Max", "Apple M4", "Apple M9 Futur
 def machines(draw):
     kind = draw(st.sampled_from(["cpu", "nvidia", "apple"]))
     total = draw(st.integers(1, 192)) * GIB
-    available = int(total * draw(st.floats(0.05, 1.0)))
+    available = draw(st.one_of(st.none(), st.floats(0.05, 1.0).map(lambda f: int(total * f))))
     cpu = CpuInfo(arch="arm64" if kind == "apple" else "x86_64", physical_cores=draw(st.integers(1, 32)),
                   logical_cores=64, features=draw(st.sampled_from(FEATURES)))
     disk = DiskInfo(free_bytes=draw(st.integers(0, 500)) * GIB)
@@ -40,10 +40,14 @@ def machines(draw):
     apple = None
     runtimes = CPU_BUILD
     if kind == "nvidia":
-        vram = draw(st.integers(1, 48)) * 1024 * MIB
-        free = int(vram * draw(st.floats(0.0, 1.0)))
-        gpus = (GpuInfo(vendor="nvidia", name=draw(st.sampled_from(GPUS)), total_vram_bytes=vram,
-                        free_vram_bytes=free, used_vram_bytes=vram - free, source="nvml"),)
+        cards = []
+        for index in range(draw(st.integers(1, 2))):
+            vram = draw(st.integers(1, 48)) * 1024 * MIB
+            free = draw(st.one_of(st.none(), st.floats(0.0, 1.0).map(lambda f, v=vram: int(v * f))))
+            cards.append(GpuInfo(vendor="nvidia", name=draw(st.sampled_from(GPUS)), index=index, total_vram_bytes=vram,
+                                 free_vram_bytes=free, used_vram_bytes=None if free is None else vram - free,
+                                 source="nvml"))
+        gpus = tuple(cards)
         runtimes = CUDA_BUILD
     elif kind == "apple":
         apple = AppleSiliconInfo(chip=draw(st.sampled_from(CHIPS)), unified_memory_bytes=total,
@@ -55,7 +59,7 @@ def machines(draw):
 
 CTX = st.sampled_from([2048, 4096, 8192, 32768])
 INTENT = st.sampled_from(["chat", "code", "multilingual"])
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -75,23 +79,25 @@ def test_never_over_commit(profile, ctx, intent):
                 budget = usable_apple_gpu(profile)
                 assert budget is not None and o.fit.vram_bytes <= budget
             else:
-                assert o.fit.vram_bytes <= usable_vram(profile.gpus[0])
+                assert o.fit.vram_bytes <= usable_vram(profile.gpus[o.fit.gpu_index])
     if rec.pick is None:
         assert not runnable
 
 
 def _more(profile: DeviceProfile, ram_gib: int, vram_gib: int) -> DeviceProfile:
     mem = profile.memory
-    bigger = {"memory": MemoryInfo(total_bytes=mem.total_bytes + ram_gib * GIB,
-                                   available_bytes=mem.available_bytes + ram_gib * GIB)}
+    avail = None if mem.available_bytes is None else mem.available_bytes + ram_gib * GIB
+    bigger = {"memory": MemoryInfo(total_bytes=mem.total_bytes + ram_gib * GIB, available_bytes=avail)}
     if profile.apple is not None:
         unified = profile.apple.unified_memory_bytes + ram_gib * GIB
         bigger["apple"] = profile.apple.model_copy(update={"unified_memory_bytes": unified,
                                                            "gpu_working_set_bytes": int(unified * 2 / 3)})
-    if profile.gpus and profile.gpus[0].vendor == "nvidia":
-        g = profile.gpus[0]
-        bigger["gpus"] = (g.model_copy(update={"total_vram_bytes": g.total_vram_bytes + vram_gib * GIB,
-                                               "free_vram_bytes": g.free_vram_bytes + vram_gib * GIB}),)
+    if profile.nvidia_gpus:
+        def grow(g: GpuInfo) -> GpuInfo:
+            free = None if g.free_vram_bytes is None else g.free_vram_bytes + vram_gib * GIB
+            return g.model_copy(update={"total_vram_bytes": g.total_vram_bytes + vram_gib * GIB,
+                                        "free_vram_bytes": free})
+        bigger["gpus"] = tuple(grow(g) for g in profile.gpus)
     return profile.model_copy(update=bigger)
 
 

@@ -124,3 +124,12 @@ def test_failing_nvidia_smi_is_an_error_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(RuntimeError, match="nvidia-smi failed"):
         nvidia.probe_nvidia()
+
+
+@pytest.mark.parametrize(("name", "cc"), [
+    ("NVIDIA GeForce RTX 3060", "8.6"), ("NVIDIA GeForce RTX 2080 Ti", "7.5"),
+    ("NVIDIA RTX 2000 Ada Generation", "8.9"),
+    ("NVIDIA L40S", "8.9"), ("NVIDIA A100-SXM4-80GB", "8.0"), ("NVIDIA H200", "9.0"), ("Graphics Device", None),
+])
+def test_compute_capability_by_name_for_outputs_that_lack_it(name, cc):
+    assert nvidia.capability_for(name) == cc

@@ -96,7 +96,7 @@ def probe_apple() -> AppleSiliconInfo | None:
     except (OSError, subprocess.TimeoutExpired):
         ioreg = None
     info = apple_from_sysctl(values, ioreg_text=ioreg)
-    if info is None and "hw.optional.arm64" in values:  # Apple Silicon, but no brand string
+    if info is None and sysctl_int(values, "hw.optional.arm64") == 1:  # Apple Silicon, no brand string
         proc = subprocess.run(["system_profiler", "SPHardwareDataType"], capture_output=True, text=True,
                               timeout=5.0, check=False)
         info = apple_from_system_profiler(parse_system_profiler(proc.stdout))

@@ -95,7 +95,7 @@ def parse_proc_cpuinfo(text: str, *, machine: str | None = None) -> CpuInfo:
 def cpu_from_sysctl(values: dict[str, str]) -> CpuInfo:
     """macOS: Apple Silicon (hw.optional.arm.*) or Intel (machdep.cpu.*features)."""
     brand = values.get("machdep.cpu.brand_string")
-    apple_silicon = bool(brand and brand.startswith("Apple")) or "hw.optional.arm64" in values
+    apple_silicon = bool(brand and brand.startswith("Apple")) or sysctl_int(values, "hw.optional.arm64") == 1
     if apple_silicon:
         feats = {"neon"}  # AArch64 makes Advanced SIMD mandatory, so every Apple Silicon chip has it
         if sysctl_int(values, "hw.optional.arm.FEAT_DotProd"):

@@ -57,17 +57,21 @@ def parse_nvidia_smi_xml(text: str) -> list[GpuInfo]:
 
 # Compute capability by product name, for nvidia-smi outputs that do not report it (the -q -x XML
 # never does). From NVIDIA's "CUDA GPUs - Compute Capability" table; longest match wins.
-COMPUTE_CAPABILITY = {
-    "GT 1030": "6.1", "GTX 10": "6.1", "Tesla P4": "6.1", "GRID P4": "6.1", "P40": "6.1", "P100": "6.0",
-    "V100": "7.0", "GTX 16": "7.5", "RTX 20": "7.5", "Tesla T4": "7.5", "T4": "7.5", "Quadro RTX": "7.5",
-    "RTX 30": "8.6", "A10": "8.6", "A40": "8.6", "A100": "8.0", "A30": "8.0", "RTX 40": "8.9", "L4": "8.9",
-    "L40": "8.9", "H100": "9.0", "H200": "9.0", "RTX 50": "12.0",
-}
+# Patterns are matched as whole words against the product name; the first match wins.
+COMPUTE_CAPABILITY = (
+    (r"RTX \d+ Ada", "8.9"),
+    (r"GT 1030|GTX 10\d0( Ti)?|Tesla P4|GRID P4|P40", "6.1"), (r"P100", "6.0"), (r"V100", "7.0"),
+    (r"GTX 16\d0( Ti| SUPER)?|RTX 20\d0( Ti| SUPER)?|Tesla T4|T4|Quadro RTX \d+", "7.5"),
+    (r"A100|A30", "8.0"), (r"RTX 30\d0( Ti)?|A10G?|A40|RTX A\d+", "8.6"),
+    (r"RTX 40\d0( Ti| SUPER)?|L4|L40S?", "8.9"), (r"H100|H200", "9.0"), (r"RTX 50\d0( Ti)?", "12.0"),
+)
 
 
 def capability_for(name: str) -> str | None:
-    hits = [key for key in COMPUTE_CAPABILITY if key.lower() in name.lower()]
-    return COMPUTE_CAPABILITY[max(hits, key=len)] if hits else None
+    for pattern, capability in COMPUTE_CAPABILITY:
+        if re.search(rf"(?<![\w])(?:{pattern})(?![\w])", name, re.I):
+            return capability
+    return None
 
 
 def parse_query_gpu_csv(text: str) -> list[GpuInfo]:
