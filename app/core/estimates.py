@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from app.core.catalog import CatalogModel, Variant
+from app.core.catalog import CatalogModel, Variant, estimated_size_bytes
 from app.core.performance import PerformanceTable
 from app.core.profile import GIB, MIB, DeviceProfile, GpuInfo
 from app.core.quant import quant
@@ -55,10 +55,6 @@ class Fit:
     gpu_index: int | None = None  # position in profile.gpus of the NVIDIA GPU planned for
 
 
-def weights_bytes(model: CatalogModel, variant: Variant) -> int:
-    return int(model.params_b * 1e9 * quant(variant.quant).bits_per_weight / 8)
-
-
 def estimate_memory(model: CatalogModel, variant: Variant, context_length: int, *,
                     kv_type: str = "f16") -> MemoryEstimate:
     ctx = min(context_length, model.max_context)
@@ -66,7 +62,7 @@ def estimate_memory(model: CatalogModel, variant: Variant, context_length: int, 
     # Compute buffer for one ubatch: the logits (n_vocab x n_ubatch fp32 dominate small models)
     # plus activations; flash attention (llama.cpp's default where supported) avoids the KQ matrix.
     compute = 4 * N_UBATCH * (model.vocab_size + 4 * model.hidden_size)
-    return MemoryEstimate(weights_bytes=weights_bytes(model, variant), kv_cache_bytes=kv,
+    return MemoryEstimate(weights_bytes=estimated_size_bytes(model, variant), kv_cache_bytes=kv,
                           compute_bytes=compute, context_length=ctx)
 
 
