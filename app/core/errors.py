@@ -58,3 +58,42 @@ class UnknownModel(KeyError, LanternError):
 
 class OfflineModeEnabled(ConnectionError, LanternError):
     """A network action was requested while offline mode is on."""
+
+
+class ModelNotInstalled(KeyError, LanternError):
+    """A model id that is not in the installed-model registry."""
+
+    def __str__(self) -> str:
+        return LanternError.__str__(self)
+
+
+class ModelFileInvalid(ValueError, LanternError):
+    """A model file that is not a readable GGUF (wrong magic, truncated, tensors out of bounds)."""
+
+
+class ChecksumMismatch(ValueError, LanternError):
+    """A downloaded or installed file whose size or sha256 differs from what the source published."""
+
+
+class DownloadFailed(ConnectionError, LanternError):
+    """The network or the server failed and retrying did not help."""
+
+
+class RemoteNotFound(FileNotFoundError, LanternError):
+    """The repository, revision or file does not exist on the server."""
+
+
+class AccessDenied(PermissionError, LanternError):
+    """The server refused access: a gated or private repository, or a bad token."""
+
+
+class DiskFull(OSError, LanternError):
+    """Not enough free disk space for the download (checked before, or hit while writing)."""
+
+
+class SecretStoreUnavailable(RuntimeError, LanternError):
+    """No OS keyring backend is available to store a secret."""
+
+
+class OperationCancelled(Exception):
+    """The user cancelled. Not a LanternError: a cancel is never shown as an error."""

@@ -44,6 +44,12 @@ class LanternSettings(BaseSettings):
     gpu_layers: int | None = Field(
         None, ge=-1, description="Override the planned GPU layers (-1 = all, 0 = CPU only). Unset: planned."
     )
+    max_parallel_downloads: int = Field(
+        2, ge=1, le=8, description="How many files download at the same time; more queue until one finishes"
+    )
+    allow_plaintext_secrets: bool = Field(
+        False, description="Where no OS keyring exists, keep tokens in a private file in the config folder (opt-in)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -22,7 +22,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def _add_profile_arg(parser: argparse.ArgumentParser) -> None:
+def add_profile_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="use a device profile saved by `lantern doctor --json` instead of probing this machine")
 
@@ -40,24 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Probe this machine and print a readable summary, or with --json the "
                             "versioned device profile to attach to a bug report or pass to --profile.")
     doctor.add_argument("--json", action="store_true", help="print the device profile as JSON")
-    _add_profile_arg(doctor)
+    add_profile_arg(doctor)
 
     models = sub.add_parser("models", help="the model catalog and what runs well here")
-    msub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
+    msub = models.add_subparsers(dest="sub_command", metavar="SUBCOMMAND", required=True)
     rec = msub.add_parser("recommend", help="rank catalog models for this machine and pick one",
                           description="Rank every catalog model for this machine (or --profile) with a fit verdict, "
                           "estimated memory and speed, and pick one with a reason.")
-    _add_profile_arg(rec)
+    add_profile_arg(rec)
     rec.add_argument("--intent", choices=["chat", "code", "multilingual"], default=None,
                      help="what the model is mostly for (default: the 'intent' setting, chat)")
     rec.add_argument("--ctx", type=int, default=None, metavar="N",
                      help="context length in tokens to plan for (default: the 'context_length' setting, 4096)")
     rec.add_argument("--json", action="store_true", help="print the full ranking as JSON")
     rec.add_argument("--all", action="store_true", help="list every variant, not only the best 15")
+    for module in _command_modules():
+        module.register(sub, models_sub=msub)
     return parser
 
 
-def _settings_and_paths(debug: bool) -> tuple[Any, Any]:
+def _command_modules() -> list[Any]:
+    """Command groups that live in their own module; each has register(sub, models_sub=...) and HANDLERS."""
+    from app.cli import auth, models
+
+    return [models, auth]
+
+
+def settings_and_paths(debug: bool) -> tuple[Any, Any]:
     from app.services.logging_setup import configure_logging
     from app.services.settings_store import load_settings, paths_for
 
@@ -67,7 +76,7 @@ def _settings_and_paths(debug: bool) -> tuple[Any, Any]:
     return settings, paths
 
 
-def _profile(args: argparse.Namespace, paths: Any) -> Any:
+def device_profile(args: argparse.Namespace, paths: Any) -> Any:
     if getattr(args, "profile", None):
         from app.services.profiles import read_profile
 
@@ -80,8 +89,8 @@ def _profile(args: argparse.Namespace, paths: Any) -> Any:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from app.core.report import profile_summary
 
-    _, paths = _settings_and_paths(args.debug)
-    profile = _profile(args, paths)
+    _, paths = settings_and_paths(args.debug)
+    profile = device_profile(args, paths)
     if args.json:
         print(profile.to_json())
     else:
@@ -94,10 +103,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from app.core.report import recommendation_json, recommendation_table
     from app.services.catalog_store import default_catalog, default_performance_table
 
-    settings, paths = _settings_and_paths(args.debug)
+    settings, paths = settings_and_paths(args.debug)
     if args.ctx is not None and not 512 <= args.ctx <= 1_048_576:
         raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 512 and 1048576.")
-    profile = _profile(args, paths)
+    profile = device_profile(args, paths)
     rec = recommend(profile, default_catalog(), table=default_performance_table(),
                     intent=args.intent or settings.intent, context_length=args.ctx or settings.context_length)
     if args.json:
@@ -121,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"doctor": cmd_doctor, "gui": cmd_gui, None: cmd_gui, "models recommend": cmd_recommend}
-    key = f"models {args.models_command}" if args.command == "models" else args.command
+    for module in _command_modules():
+        handlers.update(module.HANDLERS)
+    key = f"{args.command} {args.sub_command}" if getattr(args, "sub_command", None) else args.command
     handler = handlers[key]
     try:
         return handler(args)

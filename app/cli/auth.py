@@ -1,0 +1,13 @@
+"""`lantern auth hf`: store the Hugging Face token in the OS keyring."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def register(sub: Any, *, models_sub: Any) -> None:
+    return None
