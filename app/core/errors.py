@@ -67,6 +67,18 @@ class ModelNotInstalled(KeyError, LanternError):
         return LanternError.__str__(self)
 
 
+class AmbiguousModelRef(LookupError, LanternError):
+    """What the user typed matches more than one installed model."""
+
+
+class ModelAlreadyInstalled(ValueError, LanternError):
+    """An installed model with this id already exists."""
+
+
+class InvalidModelId(ValueError, LanternError):
+    """A model id with characters ids may not have (ids can come from the user: `--id`)."""
+
+
 class ModelFileInvalid(ValueError, LanternError):
     """A model file that is not a readable GGUF (wrong magic, truncated, tensors out of bounds)."""
 

@@ -14,7 +14,7 @@ from typing import Literal
 from app.core.catalog import CatalogModel, Variant, estimated_size_bytes
 from app.core.performance import PerformanceTable
 from app.core.profile import GIB, MIB, DeviceProfile, GpuInfo
-from app.core.quant import quant
+from app.core.quant import QUANTS, quant
 
 Verdict = Literal["full_gpu", "partial_gpu", "cpu_only", "too_large", "context_too_short", "runtime_unavailable"]
 RUNS: tuple[Verdict, ...] = ("full_gpu", "partial_gpu", "cpu_only")
@@ -56,13 +56,16 @@ class Fit:
 
 
 def estimate_memory(model: CatalogModel, variant: Variant, context_length: int, *,
-                    kv_type: str = "f16") -> MemoryEstimate:
+                    kv_type: str = "f16", weights_bytes: int | None = None) -> MemoryEstimate:
+    """`weights_bytes`: the real file size when known (a GGUF judged from its header), used instead
+    of the parameters x bits-per-weight estimate."""
     ctx = min(context_length, model.max_context)
     kv = int(2 * model.n_layers * model.n_kv_heads * model.head_dim * ctx * KV_BYTES[kv_type])
     # Compute buffer for one ubatch: the logits (n_vocab x n_ubatch fp32 dominate small models)
     # plus activations; flash attention (llama.cpp's default where supported) avoids the KQ matrix.
     compute = 4 * N_UBATCH * (model.vocab_size + 4 * model.hidden_size)
-    return MemoryEstimate(weights_bytes=estimated_size_bytes(model, variant), kv_cache_bytes=kv,
+    weights = weights_bytes if weights_bytes is not None else estimated_size_bytes(model, variant)
+    return MemoryEstimate(weights_bytes=weights, kv_cache_bytes=kv,
                           compute_bytes=compute, context_length=ctx)
 
 
@@ -165,17 +168,30 @@ def runtime_problem(profile: DeviceProfile, model: CatalogModel, variant: Varian
 
 
 def plan_fit(profile: DeviceProfile, model: CatalogModel, variant: Variant, *, context_length: int,
-             table: PerformanceTable, measured_tps: Mapping[str, float] | None = None) -> Fit:
-    """Where this variant runs best on this machine, what it needs, and how fast it should be."""
-    return _Planner(profile, model, variant, context_length, table, measured_tps).plan()
+             table: PerformanceTable, measured_tps: Mapping[str, float] | None = None,
+             weights_bytes: int | None = None) -> Fit:
+    """Where this variant runs best on this machine, what it needs, and how fast it should be.
+    `weights_bytes`: the real file size when known; then the quantisation may also be one
+    app.core.quant does not list (IQ2_XXS, a mix): its bits per weight follow from the size."""
+    return _Planner(profile, model, variant, context_length, table, measured_tps, weights_bytes).plan()
+
+
+def bits_per_weight(model: CatalogModel, variant: Variant, weights_bytes: int | None = None) -> float:
+    """The quantisation's bits per weight; for a type app.core.quant does not know, the file's own
+    average (size x 8 / parameters), which needs `weights_bytes`."""
+    if variant.quant in QUANTS or weights_bytes is None:
+        return quant(variant.quant).bits_per_weight
+    return weights_bytes * 8 / (model.params_b * 1e9)
 
 
 class _Planner:
     def __init__(self, profile: DeviceProfile, model: CatalogModel, variant: Variant, context_length: int,
-                 table: PerformanceTable, measured_tps: Mapping[str, float] | None) -> None:
+                 table: PerformanceTable, measured_tps: Mapping[str, float] | None,
+                 weights_bytes: int | None = None) -> None:
         self.profile, self.model, self.variant = profile, model, variant
         self.context_length = context_length
-        self.mem = estimate_memory(model, variant, context_length)
+        self.mem = estimate_memory(model, variant, context_length, weights_bytes=weights_bytes)
+        self.bpw = bits_per_weight(model, variant, weights_bytes)
         self.speed = SpeedModel(table, profile)
         self.measured_tps = measured_tps
         self.layers = model.n_layers
@@ -240,7 +256,7 @@ class _Planner:
                              reason=f"fits fully in free VRAM ({_gb(mem.total_bytes)} of {_gb(vram)} usable)")
         # Partial offload: repeating layers (weights + their KV) go to the GPU, the rest stays on the CPU.
         non_layer = min(mem.weights_bytes // 2, int(2 * self.model.vocab_size * self.model.hidden_size
-                                                    * quant(self.variant.quant).bits_per_weight / 8))
+                                                    * self.bpw / 8))
         per_layer = (mem.weights_bytes - non_layer + mem.kv_cache_bytes) / layers
         k = int((vram - mem.compute_bytes) // per_layer) if vram > mem.compute_bytes else 0
         k = max(0, min(k, layers - 1))

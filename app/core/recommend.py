@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.core.catalog import Catalog, CatalogModel, Variant, estimated_size_bytes
+from app.core.downloads import disk_needed
 from app.core.estimates import RUNS, Fit, plan_fit
 from app.core.performance import PerformanceTable
 from app.core.profile import GIB, DeviceProfile
@@ -26,7 +27,6 @@ CONVERSATIONAL_TPS = 8.0           # below this, reading speed outpaces the answ
 COMFORTABLE_TPS = 32.0             # beyond this, more speed is not felt in a chat
 SPEED_POINTS = 5.0                 # quality points per doubling of speed between the two
 SLOW_POINTS = 20.0                 # quality points lost per halving of speed below the floor
-DISK_MARGIN_MIN, DISK_MARGIN_SHARE = 2 * GIB, 0.05   # keep free after the download
 INTENT_STRENGTH = {"chat": None, "code": "code", "multilingual": "multilingual"}
 FORMAT_ORDER = {"gguf": 0, "mlx": 1}
 
@@ -87,10 +87,6 @@ def pick_key(option: Option, *, prefer_mlx: bool) -> tuple[bool, bool, int, floa
     if option.fast:
         return (True, option.matches_intent, fmt, round(utility(option), 3))
     return (False, False, fmt, round(slow_utility(option), 3))
-
-
-def disk_needed(download_bytes: int) -> int:
-    return download_bytes + max(DISK_MARGIN_MIN, int(DISK_MARGIN_SHARE * download_bytes))
 
 
 def build_options(profile: DeviceProfile, catalog: Catalog, *, table: PerformanceTable, intent: Intent,

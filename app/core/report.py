@@ -149,3 +149,9 @@ def recommendation_table(rec: Recommendation, *, limit: int | None = 15) -> list
     if limit is not None and len(rec.options) > limit:
         lines.append(f"  … {len(rec.options) - limit} more (use --all)")
     return lines
+
+
+def fit_line(fit: Fit) -> str:
+    """One line for `lantern models pull`: the verdict, why, and the expected speed."""
+    speed = f"; ~{fit.tokens_per_second:.0f} tokens/s ({fit.speed_source})" if fit.tokens_per_second else ""
+    return f"Fit on this machine: {VERDICT_TEXT[fit.verdict]} - {fit.reason}{speed}"

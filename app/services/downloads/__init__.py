@@ -1,0 +1,1 @@
+"""Downloads: hub metadata, resumable verified transfers, the download queue."""

@@ -1,0 +1,1 @@
+"""Installed model files: inspecting, registering and acquiring them."""

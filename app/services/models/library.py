@@ -1,0 +1,117 @@
+"""Installed models on disk: import a GGUF the learner already has, verify, remove.
+
+The registry (SQLite) says what is installed; this module keeps it true to the files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.core.catalog import Catalog
+from app.core.errors import ChecksumMismatch, LanternError, ModelFileInvalid
+from app.core.installed import InstalledModel
+from app.services.models.files import Progress, copy_with_sha256, file_sha256, manifest_problems
+from app.services.models.gguf_file import inspect_gguf_file
+from app.services.storage.models_registry import ModelRegistry
+
+
+def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models_dir: Path, copy: bool,
+                model_id: str | None = None, on_progress: Progress | None = None) -> InstalledModel:
+    """Validate (cheap) before hashing (not cheap), so a wrong file is refused in milliseconds."""
+    src = path.expanduser().resolve()
+    header = inspect_gguf_file(src)
+    existing = registry.find_by_path(str(src))
+    if existing is not None:
+        raise LanternError(f"'{src.name}' is already installed as '{existing.id}'.",
+                           hint=f"Check it with `lantern models verify {existing.id}`.")
+    if copy:
+        dest = models_dir / "imported" / src.name
+        if dest.exists():
+            raise LanternError(f"A model file named '{src.name}' is already in the models folder.",
+                               hint="Rename the file, or import it without --copy.")
+        sha256 = copy_with_sha256(src, dest, on_progress=on_progress)
+        try:
+            inspect_gguf_file(dest)  # the copy, not only the source, must be whole
+        except ModelFileInvalid:
+            dest.unlink(missing_ok=True)
+            raise
+    else:
+        dest = src
+        sha256 = file_sha256(src, on_progress=on_progress)
+    same = registry.find_by_sha256(sha256)
+    if same is not None and Path(same.path).exists():
+        if copy:
+            dest.unlink(missing_ok=True)
+        raise LanternError(f"This exact model is already installed as '{same.id}'.",
+                           hint="Use the installed one; `lantern models list` shows it.")
+    cat_model = next((m for m, v in catalog.all_variants(kind=None) if v.file == src.name), None)
+    quant = header.quant
+    base = model_id or (f"{cat_model.id}:{quant}" if cat_model else f"{src.stem}")
+    new_id = registry.new_id(base) if model_id is None else model_id
+    return registry.add(InstalledModel(
+        id=new_id, display_name=cat_model.name if cat_model else (header.model_name or src.stem),
+        source="import", source_ref=str(src), path=str(dest), managed=copy, format="gguf", backend="llama_cpp",
+        size_bytes=dest.stat().st_size, sha256=sha256, verified_at=datetime.now(UTC),
+        catalog_id=cat_model.id if cat_model else None, quant=quant, architecture=header.architecture,
+        context_length=header.context_length, has_chat_template=header.has_chat_template))
+
+
+def verify_installed(model: InstalledModel, *, registry: ModelRegistry,
+                     on_progress: Progress | None = None) -> InstalledModel:
+    """Re-check the file against the recorded sha256 and mark the entry ok, corrupt or missing."""
+    path = Path(model.path)
+    if not path.exists():
+        registry.mark_status(model.id, "missing")
+        raise LanternError(f"The file of '{model.id}' is gone: {path}.",
+                           hint=f"Put it back, or remove the entry with `lantern models rm {model.id}`.")
+    now = datetime.now(UTC)
+    if model.format == "mlx":
+        problems = manifest_problems(path, on_progress=on_progress)
+        if problems:
+            registry.mark_status(model.id, "corrupt")
+            raise ChecksumMismatch(f"'{model.id}' is damaged: {'; '.join(problems[:3])}.",
+                                   hint=f"Remove it (`lantern models rm {model.id}`) and pull it again.")
+        registry.mark_verified(model.id, at=now, size_bytes=model.size_bytes, sha256=None)
+        return registry.get(model.id)
+    try:
+        inspect_gguf_file(path)
+    except ModelFileInvalid:
+        registry.mark_status(model.id, "corrupt")
+        raise
+    got = file_sha256(path, on_progress=on_progress)
+    if got != model.sha256:
+        registry.mark_status(model.id, "corrupt")
+        raise ChecksumMismatch(
+            f"'{model.id}' is damaged: its sha256 is {got[:12]}… but {str(model.sha256)[:12]}… was recorded "
+            "when it was installed.",
+            hint=f"Remove it (`lantern models rm {model.id}`) and pull or import it again.",
+            debug_context={"path": str(path), "expected": model.sha256, "got": got})
+    registry.mark_verified(model.id, at=now, size_bytes=path.stat().st_size, sha256=got)
+    return registry.get(model.id)
+
+
+def remove_installed(model: InstalledModel, *, registry: ModelRegistry, models_dir: Path) -> bool:
+    """Unregister; delete the file only when Lantern owns it (inside the models folder). True if deleted."""
+    registry.remove(model.id)
+    path = Path(model.path)
+    if not model.managed or not _inside(path, models_dir):
+        return False
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    parent = path.parent
+    while parent != models_dir and _inside(parent, models_dir) and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+    return True
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,340 @@
+"""The app database: one SQLite file (DataPaths.database_file) shared by every stored feature.
+
+- Opening applies the pragmas every connection needs (WAL, foreign keys, busy timeout) and brings
+  the schema up to date with the ordered MIGRATIONS list, tracked in `PRAGMA user_version`.
+  Migrations are frozen SQL, not `metadata.create_all()`: a step must create the same thing
+  forever, whatever the ORM classes look like later. tests/services/test_models_registry.py checks
+  that the migrated schema and the ORM tables agree.
+- A database written by a newer Lantern is left alone (DatabaseTooNew).
+- A file that is not a SQLite database, or is damaged, is never deleted: it is renamed aside to
+  `<name>.corrupt-<timestamp>` (with its -wal/-shm files), a fresh database is created, and
+  DatabaseCorrupt tells the user where the old one is. Models on disk are untouched and can be
+  registered again with `lantern models import`.
+- sqlite3/SQLAlchemy exceptions are translated to LanternErrors here (`translate_errors`), once.
+
+Transactions: pysqlite starts them lazily and not before DDL, so we turn its own handling off and
+emit BEGIN ourselves (the recipe in SQLAlchemy's SQLite docs); that makes migrations atomic.
+`writing(engine)` gives an engine whose transactions start with BEGIN IMMEDIATE, so read-then-write
+sessions wait on busy_timeout for the write lock instead of failing with SQLITE_BUSY under WAL.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy import URL, Connection, DateTime, Engine, create_engine, event, exc
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from app.core.errors import DiskFull, LanternError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+_BEGIN_OPTION = "lantern_begin"
+
+# SQLite primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
+
+
+class DatabaseUnavailable(RuntimeError, LanternError):
+    """The app database cannot be opened, read or written (locked, read-only, I/O error).
+
+    The database errors live here rather than in app.core.errors only because this change could
+    not edit that file; move them there.
+    """
+
+
+class DatabaseCorrupt(DatabaseUnavailable):
+    """The database file is not SQLite or is damaged; see debug_context['moved_to']."""
+
+
+class DatabaseTooNew(DatabaseUnavailable):
+    """The database was written by a newer Lantern with a schema this one does not know."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table in the app database."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime; SQLite itself has no time zones, so store naive UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: store timezone-aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# --- migrations -------------------------------------------------------------------------------
+# MIGRATIONS[n] turns a version-n database into version n+1. Append; never edit a released step.
+
+def _v1_installed_models(conn: Connection) -> None:
+    conn.exec_driver_sql("""
+        CREATE TABLE installed_models (
+            pk INTEGER NOT NULL PRIMARY KEY,
+            id VARCHAR NOT NULL,
+            display_name VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            source_ref VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            managed BOOLEAN NOT NULL,
+            format VARCHAR NOT NULL,
+            backend VARCHAR NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            sha256 VARCHAR,
+            verified_at DATETIME,
+            status VARCHAR NOT NULL,
+            catalog_id VARCHAR,
+            quant VARCHAR,
+            architecture VARCHAR,
+            context_length INTEGER,
+            has_chat_template BOOLEAN,
+            measured_tps FLOAT,
+            added_at DATETIME NOT NULL
+        )""")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX ix_installed_models_id ON installed_models (id)")
+    conn.exec_driver_sql("CREATE INDEX ix_installed_models_sha256 ON installed_models (sha256)")
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_installed_models,  # 0 -> 1
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --- engine -----------------------------------------------------------------------------------
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")  # stays "delete" where WAL cannot work (some network disks)
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+
+def _create_engine(path: Path) -> Engine:
+    engine = create_engine(URL.create("sqlite", database=str(path)))  # no URL parsing: '?' or '#' in a path
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def writing(engine: Engine) -> Engine:
+    """The same engine (same pool) with transactions that take the write lock up front."""
+    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+
+
+def open_database(path: Path) -> Engine:
+    """An engine for the app database at `path`, created or migrated to SCHEMA_VERSION.
+
+    Raises DatabaseCorrupt (after moving the bad file aside and creating a fresh one),
+    DatabaseTooNew, or DatabaseUnavailable.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DatabaseUnavailable(
+            f"The folder for the Lantern database, {path.parent}, cannot be created ({err.strerror or err}).",
+            hint="Check the folder's permissions, or point LANTERN_HOME somewhere writable.",
+            debug_context={"path": str(path)},
+        ) from err
+    if not _looks_like_sqlite(path):
+        # Before SQLite opens it: on close SQLite would delete the -wal/-shm files next to it.
+        _recover_from_corrupt(path, "the file does not start with the SQLite header")
+    engine = _create_engine(path)
+    try:
+        _migrate(engine, path)
+    except exc.DBAPIError as err:
+        engine.dispose()
+        if _is_corrupt(err):
+            _recover_from_corrupt(path, err)  # raises DatabaseCorrupt saying where the old file went
+        raise _translate(err, path) from err
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _migrate(engine: Engine, path: Path) -> None:
+    with engine.connect() as conn:
+        version = _user_version(conn)
+        conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()  # reads the schema: damage shows
+    _check_not_newer(version, path)
+    if version == SCHEMA_VERSION:
+        return
+    # Another process may be migrating too: take the write lock, then look again.
+    with writing(engine).connect() as conn, conn.begin():
+        version = _user_version(conn)
+        _check_not_newer(version, path)
+        for step in MIGRATIONS[version:]:
+            log.info("Migrating %s: %s", path, step.__name__)
+            step(conn)
+        if version != SCHEMA_VERSION:
+            conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _user_version(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+
+
+def _check_not_newer(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise DatabaseTooNew(
+            f"The Lantern database at {path} was written by a newer version of Lantern "
+            f"(schema {version}; this one knows up to {SCHEMA_VERSION}).",
+            hint="Update Lantern to use it. The database was left as it is.",
+            debug_context={"path": str(path), "user_version": version, "known": SCHEMA_VERSION},
+        )
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+def _sqlite_code(err: BaseException) -> int | None:
+    orig = getattr(err, "orig", err)
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    """False only for a file that is certainly not SQLite (an empty file is a valid empty database)."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(16)
+    except OSError:
+        return True  # missing, a folder, unreadable: SQLite creates it or says why it cannot open it
+    return not header or header == b"SQLite format 3\x00"
+
+
+def _is_corrupt(err: BaseException) -> bool:
+    code = _sqlite_code(err)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(getattr(err, "orig", err)).lower()
+    return "file is not a database" in text or "malformed" in text
+
+
+def _recover_from_corrupt(path: Path, err: BaseException | str) -> NoReturn:
+    """Rename the damaged database (and its WAL/shared-memory files) aside, then create a fresh one."""
+    if isinstance(err, BaseException):
+        err = str(getattr(err, "orig", err))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 2
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    moving = path
+    try:
+        path.replace(aside)
+        # Its -wal file must move too, or SQLite would replay an old WAL into the new database.
+        for suffix in ("-wal", "-shm", "-journal"):
+            moving = path.with_name(path.name + suffix)
+            if moving.exists():
+                moving.replace(aside.with_name(aside.name + suffix))
+    except OSError as move_err:
+        raise DatabaseCorrupt(
+            f"The Lantern database at {path} cannot be read: it is not a SQLite database or it is damaged.",
+            hint=f"Lantern could not move {moving} aside ({move_err.strerror or move_err}). Quit Lantern, move "
+                 "or rename it yourself (nothing needs deleting), and start again; models on disk can then be "
+                 "registered again with `lantern models import`.",
+            debug_context={"path": str(path), "error": str(err), "moved_to": str(aside)},
+        ) from move_err
+    log.warning("Database %s is damaged (%s); moved aside to %s", path, err, aside)
+    fresh = _create_engine(path)
+    try:
+        _migrate(fresh, path)
+    except exc.DBAPIError as fresh_err:
+        raise _translate(fresh_err, path) from fresh_err
+    finally:
+        fresh.dispose()
+    raise DatabaseCorrupt(
+        f"The Lantern database at {path} could not be read (it is not a SQLite database or it is damaged), "
+        "so Lantern started a new, empty one.",
+        hint=f"Nothing was deleted: the old file is now {aside}. Run the command again. Model files on disk "
+             "are untouched; register them again with `lantern models import`.",
+        debug_context={"path": str(path), "moved_to": str(aside), "error": str(err)},
+    )
+
+
+def _translate(err: BaseException, path: Path) -> LanternError:
+    """The LanternError for a sqlite3/SQLAlchemy error on the database at `path`."""
+    code = _sqlite_code(err)
+    context: dict[str, Any] = {"path": str(path), "error": str(getattr(err, "orig", err)), "sqlite_code": code}
+    if _is_corrupt(err):
+        return DatabaseCorrupt(
+            f"The Lantern database at {path} is damaged.",
+            hint="Quit Lantern, rename the file (keep it: nothing needs deleting) and start again with a new "
+                 "database. Model files on disk are untouched; `lantern models import` registers them again.",
+            debug_context=context,
+        )
+    if code == _SQLITE_FULL:
+        return DiskFull(
+            f"The disk holding the Lantern database ({path}) is full.",
+            hint="Free some disk space and try again.",
+            debug_context=context,
+        )
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return DatabaseUnavailable(
+            f"The Lantern database at {path} is busy: another Lantern process is using it.",
+            hint="Try again in a moment; if it keeps happening, close other Lantern windows and commands.",
+            debug_context=context,
+        )
+    if code == _SQLITE_READONLY:
+        return DatabaseUnavailable(
+            f"The Lantern database at {path} cannot be written.",
+            hint="Check that you own the file and its folder and that the disk is not read-only.",
+            debug_context=context,
+        )
+    if code == _SQLITE_CANTOPEN:
+        return DatabaseUnavailable(
+            f"The Lantern database at {path} cannot be opened.",
+            hint="Check that the path is a file you can read and write (not a folder), or point LANTERN_HOME "
+                 "somewhere writable.",
+            debug_context=context,
+        )
+    if code == _SQLITE_IOERR:
+        return DatabaseUnavailable(
+            f"The disk failed while Lantern was using its database at {path}.",
+            hint="Check the disk (and that it is still connected), then try again.",
+            debug_context=context,
+        )
+    return DatabaseUnavailable(
+        f"The Lantern database at {path} failed: {context['error']}.",
+        hint="Try again; if it keeps happening, run with --debug and report the log.",
+        debug_context=context,
+    )
+
+
+@contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Turn sqlite3/SQLAlchemy errors raised inside the block into LanternErrors."""
+    try:
+        yield
+    except (exc.DBAPIError, sqlite3.Error) as err:
+        raise _translate(err, path) from err
