@@ -143,8 +143,10 @@ def _wait_with_bar(job: Any, label: str, services: Any) -> int:
                 progress = job.wait(0.5)
             except KeyboardInterrupt:
                 job.pause()
-                progress = job.wait(30)
+                progress = job.wait(60)
                 bar.close()
+                if progress.state in ("done", "failed"):  # it ended before the pause took effect
+                    break
                 print(f"Paused at {human_bytes(progress.bytes_done)} of {human_bytes(progress.total_bytes)}. "
                       "Run the same command again to resume.", file=sys.stderr)
                 return 130

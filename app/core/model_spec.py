@@ -69,8 +69,9 @@ def _repo_spec(repo: str, revision: str) -> ModelSpec:
 
 
 def _file_spec(repo: str, filename: str, revision: str) -> ModelSpec:
-    if ".." in filename.split("/") or filename.startswith("/"):
-        raise _not_understood(f"{repo}/{filename}")
+    parts = filename.replace("\\", "/").split("/")
+    if filename.startswith(("/", "\\")) or any(p in ("", ".", "..") or ":" in p for p in parts):
+        raise _not_understood(f"{repo}/{filename}")  # the name becomes a path under the models folder
     split = _SPLIT_GGUF.search(filename)
     if split and split.group(2) != "00001":  # "-00001-of-00001" is an ordinary single file
         raise LanternError(

@@ -56,6 +56,7 @@ def test_progress_events_carry_bytes_rate_and_eta(hub, tmp_path):
     assert any(e.rate_bps and 1 << 20 < e.rate_bps < 20 << 20 for e in running)  # about the throttled 6 MB/s
     assert any(e.eta_s is not None and 0 < e.eta_s < 10 for e in running)
     assert events[-1].bytes_done == len(data) and events[-1].fraction == 1.0
+    assert sum(1 for e in events if e.message) <= 1  # a message is reported once, not on every event
 
 
 def test_concurrency_limit_queues_extra_jobs(hub, tmp_path):
@@ -82,6 +83,9 @@ def test_pause_resume_and_cancel(hub, tmp_path):
     remote = hc.file_metadata(REPO, "model.gguf")
     job = m.submit(DownloadRequest("model", ((remote, tmp_path / "m.gguf"),)))
     assert wait_for(lambda: job.progress.bytes_done > 200_000)
+    job.pause()
+    job.resume()  # taken back before the worker noticed: it keeps running
+    assert wait_for(lambda: job.progress.bytes_done > 400_000) and job.state == "running"
     job.pause()
     assert job.wait(10).state == "paused"
     with pytest.raises(DownloadPaused):

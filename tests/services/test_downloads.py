@@ -317,3 +317,63 @@ def test_untrusted_tls_certificate_is_refused(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_snapshot_file_names_cannot_escape_the_model_folder():
+    from app.services.downloads.hub import safe_relative_path
+
+    assert safe_relative_path("model.safetensors") and safe_relative_path("sub/dir/tokenizer.json")
+    for bad in ("../evil.json", "a/../../b", "/etc/passwd", "C:/x", "..\\x", "a//b", "./a", ""):
+        assert not safe_relative_path(bad), bad
+
+
+def test_one_partial_file_is_never_written_by_two_runs(hub, tmp_path):
+    import threading
+
+    from app.core.errors import LanternError
+
+    data = payload(2 << 20)
+    hub.add_file(REPO, "model.gguf", data)
+    hub.throttle(2 << 20)
+    hc = client(hub)
+    remote = hc.file_metadata(REPO, "model.gguf")
+    started = threading.Event()
+    first = threading.Thread(target=lambda: make_transfer(hc, tmp_path).run(
+        remote, tmp_path / "m.gguf", on_progress=lambda d, m: started.set() if d else None))
+    first.start()
+    assert started.wait(10)
+    with pytest.raises(LanternError, match="already being downloaded"):
+        make_transfer(hc, tmp_path).run(remote, tmp_path / "m.gguf")
+    hub.throttle(None)
+    first.join(20)
+    assert (tmp_path / "m.gguf").read_bytes() == data
+
+
+def test_a_verified_file_already_in_place_is_not_downloaded_again(hub, tmp_path):
+    data = payload(1 << 20)
+    hub.add_file(REPO, "model.gguf", data)
+    hc = client(hub)
+    remote = hc.file_metadata(REPO, "model.gguf")
+    (tmp_path / "m.gguf").write_bytes(data)  # e.g. the app stopped between the move and registering it
+    make_transfer(hc, tmp_path).run(remote, tmp_path / "m.gguf")
+    assert cdn_gets(hub) == []
+
+
+def test_remote_header_reads_never_send_the_token_to_the_cdn(hub, tmp_path):
+    import httpx2
+
+    from app.services.downloads.remote_gguf import RemoteRangeReader
+    from tests.support.gguf_files import write_gguf
+
+    hub.add_repo("org/gated", gated_token="hf_secret")
+    hub.add_file("org/gated", "m.gguf", write_gguf(tmp_path / "m.gguf"))
+    hc = client(hub, token="hf_secret")
+    import dataclasses
+
+    # No known CDN location yet: the first read goes to the hub (with the token) and is redirected.
+    remote = dataclasses.replace(hc.file_metadata("org/gated", "m.gguf"), location=None)
+    hub.fail("cdn", 503, times=1)
+    with httpx2.Client(follow_redirects=True) as http:
+        reader = RemoteRangeReader(hc, http, remote)
+        assert reader(0, 4) == b"GGUF"
+    assert [r.authorization for r in hub.requests if r.kind == "cdn"] == [None, None]

@@ -64,13 +64,14 @@ class HubClient:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def file_metadata(self, repo_id: str, filename: str, *, revision: str = "main") -> RemoteFile:
+    def file_metadata(self, repo_id: str, filename: str, *, revision: str = "main",
+                      attempts: int | None = None) -> RemoteFile:
         """Resolve `revision` to a commit and learn the file's size and hash without downloading it."""
         self.refuse_if_offline(f"'{filename}' from {repo_id}")
         url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
         meta = self._with_retries(
             lambda: get_hf_file_metadata(url, token=self._token_arg(), timeout=self.timeout_s, endpoint=self.endpoint),
-            what=f"'{filename}' in {repo_id}")
+            what=f"'{filename}' in {repo_id}", attempts=attempts)
         if meta.commit_hash is None or meta.etag is None or meta.size is None:
             raise DownloadFailed(
                 f"The server did not say which version of '{filename}' it has (no commit, size or etag).",
@@ -99,6 +100,9 @@ class HubClient:
         for s in info.siblings or []:
             if not any(fnmatch(s.rfilename, p) for p in wanted):
                 continue
+            if not safe_relative_path(s.rfilename):  # names come from the server: never write outside the folder
+                raise DownloadFailed(f"{repo_id} lists a file with an unsafe name ({s.rfilename!r}); nothing was "
+                                     "downloaded.", hint="Report the repository; choose another model.")
             if s.size is None:
                 raise DownloadFailed(f"The server did not give the size of '{s.rfilename}' in {repo_id}.",
                                      hint="Try again later.")
@@ -110,9 +114,9 @@ class HubClient:
                 size=s.size, etag=etag, sha256=sha256, git_sha1=None if sha256 else s.blob_id))
         return files
 
-    def refresh(self, remote: RemoteFile) -> RemoteFile:
+    def refresh(self, remote: RemoteFile, *, attempts: int | None = None) -> RemoteFile:
         """Fresh metadata for the same commit (a new signed CDN location; detects a changed file)."""
-        return self.file_metadata(remote.repo_id, remote.filename, revision=remote.commit)
+        return self.file_metadata(remote.repo_id, remote.filename, revision=remote.commit, attempts=attempts)
 
     def latest(self, remote: RemoteFile, *, revision: str) -> RemoteFile:
         return self.file_metadata(remote.repo_id, remote.filename, revision=revision)
@@ -140,7 +144,8 @@ class HubClient:
     def _token_arg(self) -> str | None:
         return self.token or None  # None: huggingface_hub's own lookup (HF_TOKEN, `hf auth login`)
 
-    def _with_retries(self, call: Callable[[], T], *, what: str) -> T:
+    def _with_retries(self, call: Callable[[], T], *, what: str, attempts: int | None = None) -> T:
+        limit = attempts or self.retry.max_attempts
         attempt = 0
         while True:
             try:
@@ -150,11 +155,17 @@ class HubClient:
                 if retry_after is None:
                     raise translate_hub_error(exc, what=what, endpoint=self.endpoint) from exc
                 attempt += 1
-                if self.retry.gives_up(attempt):
+                if attempt >= limit:
                     raise translate_hub_error(exc, what=what, endpoint=self.endpoint) from exc
                 delay = self.retry.delay(attempt, retry_after_s=retry_after if retry_after > 0 else None)
                 log.info("hub request for %s failed (%s); retry %d in %.1fs", what, exc, attempt, delay)
                 self._sleep(delay)
+
+
+def safe_relative_path(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return bool(name) and not name.startswith(("/", "\\")) and ":" not in parts[0] and \
+        all(p not in ("", ".", "..") for p in parts)
 
 
 def status_of(exc: BaseException) -> int | None:

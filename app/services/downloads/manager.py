@@ -71,6 +71,9 @@ class DownloadJob:
 
     def resume(self) -> None:
         with self._cond:
+            if self.state == "running":  # a pause asked for but not reached yet: take it back
+                self.control.clear()
+                return
             if self.state != "paused":
                 return
             self.control.clear()
@@ -125,6 +128,7 @@ class DownloadJob:
             self._set(replace(self.progress, state="running"))
         meter = RateMeter()
         try:
+            self._drop_stale_staging()
             done_before = 0
             for i, (remote, dest) in enumerate(self.request.files):
                 target = self._manager.staged_dest(self.request, dest)
@@ -157,7 +161,7 @@ class DownloadJob:
             rate = meter.update(clock(), total_done)
             eta = meter.eta(self.request.total_bytes - total_done)
             self._set(replace(self.progress, bytes_done=total_done, rate_bps=rate, eta_s=eta,
-                              files_done=self._files_done, message=message or self.progress.message),
+                              files_done=self._files_done, message=message),
                       force=message is not None)
 
         self._manager.transfer.run(remote, target, control=self.control, on_progress=on_progress)
@@ -166,10 +170,23 @@ class DownloadJob:
         staging, final = self._manager.staging_dir(self.request), self.request.final_dir
         if staging is None or final is None:
             return
-        if final.exists():
-            shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
+        old = final.with_name(final.name + ".old")
+        if final.exists():  # swap, so a crash here never leaves no model at all
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
         os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _drop_stale_staging(self) -> None:
+        """Files of an earlier, different snapshot in the staging folder must not end up in this one."""
+        staging = self._manager.staging_dir(self.request)
+        if staging is None or not staging.exists():
+            return
+        wanted = {self._manager.staged_dest(self.request, dest) for _, dest in self.request.files}
+        for path in sorted(staging.rglob("*"), reverse=True):
+            if path.is_file() and path not in wanted:
+                path.unlink()
 
 
 class DownloadManager:

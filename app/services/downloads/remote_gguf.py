@@ -32,11 +32,12 @@ class RemoteRangeReader:
         if offset >= self.remote.size or size <= 0:
             return b""
         end = min(self.remote.size, offset + min(size, MAX_BLOCK)) - 1
-        headers = {"Range": f"bytes={offset}-{end}", "Accept-Encoding": "identity",
-                   **self.hub.auth_headers(self.location)}
         attempt = 0
         while True:
             self.hub.refuse_if_offline(self.remote.label)
+            # Rebuilt every try: after a refresh the location may be a CDN host, which gets no token.
+            headers = {"Range": f"bytes={offset}-{end}", "Accept-Encoding": "identity",
+                       **self.hub.auth_headers(self.location)}
             try:
                 return self._get(headers, offset, end)
             except (httpx2.TransportError, httpx2.HTTPStatusError) as exc:

@@ -25,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
+from filelock import FileLock, Timeout
 
 from app import __version__
 from app.core.downloads import DownloadPaused, RemoteFile, RetryPolicy, disk_shortfall, human_bytes
@@ -118,7 +120,7 @@ class Sidecar:
         """None for a missing or unreadable sidecar: the partial file is then not trusted."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("version") != SIDECAR_VERSION:
+            if not isinstance(data, dict) or data.get("version") != SIDECAR_VERSION:
                 return None
             return cls(**data)
         except (OSError, ValueError, TypeError):
@@ -205,6 +207,34 @@ class FileTransfer:
         control = control or TransferControl()
         self.hub.refuse_if_offline(remote.label)
         self.partial_dir.mkdir(parents=True, exist_ok=True)
+        if self._already_complete(remote, dest):
+            return dest
+        part, _ = self.paths(remote)
+        # Two runs on one partial (two windows, a double click) would interleave writes: one at a time.
+        lock = FileLock(str(part) + ".lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LanternError(f"'{remote.label}' is already being downloaded by another Lantern window or command.",
+                               hint="Wait for that download to finish, or pause it there.") from None
+        try:
+            return self._run_locked(remote, dest, control, on_progress)
+        finally:
+            lock.release()
+            Path(str(part) + ".lock").unlink(missing_ok=True)
+
+    def _already_complete(self, remote: RemoteFile, dest: Path) -> bool:
+        """A verified file already in place (e.g. the app stopped before registering it): keep it."""
+        if not dest.is_file() or dest.stat().st_size != remote.size:
+            return False
+        digest = _Digest(remote)
+        with dest.open("rb") as f:
+            while chunk := f.read(4 << 20):
+                digest.update(chunk)
+        return digest.hexdigest() == digest.expected
+
+    def _run_locked(self, remote: RemoteFile, dest: Path, control: TransferControl,
+                    on_progress: ProgressCallback) -> Path:
         part, side = self.paths(remote)
         state = Sidecar.load(side)
         offset, message = 0, None
@@ -253,7 +283,7 @@ class FileTransfer:
     def _fetch_all(self, remote: RemoteFile, f: Any, digest: _Digest, state: Sidecar, side: Path,
                    control: TransferControl, on_progress: ProgressCallback) -> int:
         offset = state.bytes_done
-        location = remote.location or remote.url
+        location = self._pinned(remote, remote.location)
         failures = 0
         while offset < remote.size:
             before = offset
@@ -351,7 +381,7 @@ class FileTransfer:
     def _fresh_location(self, remote: RemoteFile, current: str) -> str:
         """Signed CDN links expire: ask for a fresh one before resuming. Keep the old one if that fails."""
         try:
-            fresh = self.hub.refresh(remote)
+            fresh = self.hub.refresh(remote, attempts=1)  # one try: the transfer loop does the backing off
         except LanternError as exc:
             if not isinstance(exc, DownloadFailed):
                 raise
@@ -359,7 +389,13 @@ class FileTransfer:
         if fresh.etag != remote.etag or fresh.size != remote.size:
             raise DownloadFailed(f"'{remote.label}' changed on the server during the download.",
                                  hint="Run the command again to download the new version.")
-        return fresh.location or fresh.url
+        return self._pinned(remote, fresh.location)
+
+    def _pinned(self, remote: RemoteFile, location: str | None) -> str:
+        """A location on the hub itself may say "main" (mirrors, small files): use the commit-pinned URL."""
+        if not location or urlsplit(location).netloc == urlsplit(self.hub.endpoint).netloc:
+            return remote.url
+        return location
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from app.core.catalog import Catalog
 from app.core.errors import ChecksumMismatch, LanternError, ModelFileInvalid
@@ -26,6 +27,9 @@ def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models
     if existing is not None:
         raise LanternError(f"'{src.name}' is already installed as '{existing.id}'.",
                            hint=f"Check it with `lantern models verify {existing.id}`.")
+    if model_id is not None and model_id in registry.ids():  # before copying gigabytes, not after
+        raise LanternError(f"An installed model is already called '{model_id}'.",
+                           hint="Choose another --id, or see `lantern models list`.")
     if copy:
         dest = models_dir / "imported" / src.name
         if dest.exists():
@@ -50,6 +54,17 @@ def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models
     quant = header.quant
     base = model_id or (f"{cat_model.id}:{quant}" if cat_model else f"{src.stem}")
     new_id = registry.new_id(base) if model_id is None else model_id
+    try:
+        return _register_import(registry, new_id, cat_model, header, src, dest, sha256, copy)
+    except BaseException:
+        if copy:
+            dest.unlink(missing_ok=True)
+        raise
+
+
+def _register_import(registry: ModelRegistry, new_id: str, cat_model: Any, header: Any, src: Path, dest: Path,
+                     sha256: str, copy: bool) -> InstalledModel:
+    quant = header.quant
     return registry.add(InstalledModel(
         id=new_id, display_name=cat_model.name if cat_model else (header.model_name or src.stem),
         source="import", source_ref=str(src), path=str(dest), managed=copy, format="gguf", backend="llama_cpp",
