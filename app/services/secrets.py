@@ -148,7 +148,7 @@ class SecretStore:
                     backend.delete_password(SERVICE, name)
                     removed = True
             except keyring.errors.PasswordDeleteError:
-                pass
+                log.debug("secret %s vanished from the keyring before it could be deleted", name)
             except Exception as err:  # KeyringError, or a backend's own (D-Bus, OS) error
                 self._keyring_failed(err)
                 raise self._unavailable() from err

@@ -34,6 +34,7 @@ from app import __version__
 from app.core.downloads import DownloadPaused, RemoteFile, RetryPolicy, disk_shortfall, human_bytes
 from app.core.errors import ChecksumMismatch, DiskFull, DownloadFailed, LanternError, OperationCancelled
 from app.services.downloads.hub import HubClient, retry_after_of, retryable, translate_hub_error
+from app.services.models.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -227,11 +228,9 @@ class FileTransfer:
         """A verified file already in place (e.g. the app stopped before registering it): keep it."""
         if not dest.is_file() or dest.stat().st_size != remote.size:
             return False
-        digest = _Digest(remote)
-        with dest.open("rb") as f:
-            while chunk := f.read(4 << 20):
-                digest.update(chunk)
-        return digest.hexdigest() == digest.expected
+        if remote.sha256:
+            return file_sha256(dest) == remote.sha256
+        return file_sha256(dest, algorithm="sha1", prefix=b"blob %d\0" % remote.size) == remote.git_sha1
 
     def _run_locked(self, remote: RemoteFile, dest: Path, control: TransferControl,
                     on_progress: ProgressCallback) -> Path:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from app.core.catalog import Catalog
+from app.core.catalog import Catalog, CatalogModel
 from app.core.errors import ChecksumMismatch, LanternError, ModelFileInvalid
+from app.core.gguf import GgufHeader
 from app.core.installed import InstalledModel
 from app.services.models.files import Progress, copy_with_sha256, file_sha256, manifest_problems
 from app.services.models.gguf_file import inspect_gguf_file
@@ -51,8 +51,7 @@ def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models
         raise LanternError(f"This exact model is already installed as '{same.id}'.",
                            hint="Use the installed one; `lantern models list` shows it.")
     cat_model = next((m for m, v in catalog.all_variants(kind=None) if v.file == src.name), None)
-    quant = header.quant
-    base = model_id or (f"{cat_model.id}:{quant}" if cat_model else f"{src.stem}")
+    base = model_id or (f"{cat_model.id}:{header.quant}" if cat_model else src.stem)
     new_id = registry.new_id(base) if model_id is None else model_id
     try:
         return _register_import(registry, new_id, cat_model, header, src, dest, sha256, copy)
@@ -62,14 +61,13 @@ def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models
         raise
 
 
-def _register_import(registry: ModelRegistry, new_id: str, cat_model: Any, header: Any, src: Path, dest: Path,
-                     sha256: str, copy: bool) -> InstalledModel:
-    quant = header.quant
+def _register_import(registry: ModelRegistry, new_id: str, cat_model: CatalogModel | None, header: GgufHeader,
+                     src: Path, dest: Path, sha256: str, copy: bool) -> InstalledModel:
     return registry.add(InstalledModel(
         id=new_id, display_name=cat_model.name if cat_model else (header.model_name or src.stem),
         source="import", source_ref=str(src), path=str(dest), managed=copy, format="gguf", backend="llama_cpp",
         size_bytes=dest.stat().st_size, sha256=sha256, verified_at=datetime.now(UTC),
-        catalog_id=cat_model.id if cat_model else None, quant=quant, architecture=header.architecture,
+        catalog_id=cat_model.id if cat_model else None, quant=header.quant, architecture=header.architecture,
         context_length=header.context_length, has_chat_template=header.has_chat_template))
 
 
