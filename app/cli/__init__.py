@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list[Any]:
     """Command groups that live in their own module; each has register(sub, models_sub=...) and HANDLERS."""
-    from app.cli import auth, models
+    from app.cli import auth, bench, models
 
-    return [models, auth]
+    return [models, auth, bench]
 
 
 def settings_and_paths(debug: bool) -> tuple[Any, Any]:
@@ -102,13 +102,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from app.core.recommend import recommend
     from app.core.report import recommendation_json, recommendation_table
     from app.services.catalog_store import default_catalog, default_performance_table
+    from app.services.storage.models_registry import measured_speeds
 
     settings, paths = settings_and_paths(args.debug)
     if args.ctx is not None and not 512 <= args.ctx <= 1_048_576:
         raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 512 and 1048576.")
     profile = device_profile(args, paths)
     rec = recommend(profile, default_catalog(), table=default_performance_table(),
-                    intent=args.intent or settings.intent, context_length=args.ctx or settings.context_length)
+                    intent=args.intent or settings.intent, context_length=args.ctx or settings.context_length,
+                    measured_tps=measured_speeds(paths.database_file))
     if args.json:
         print(json.dumps(recommendation_json(rec, profile), indent=2))
         return 0

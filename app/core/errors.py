@@ -109,3 +109,27 @@ class SecretStoreUnavailable(RuntimeError, LanternError):
 
 class OperationCancelled(Exception):
     """The user cancelled. Not a LanternError: a cancel is never shown as an error."""
+
+
+class ModelLoadFailed(RuntimeError, LanternError):
+    """The inference library could not load a valid model file, even after the fallback plans."""
+
+
+class PromptTooLong(ValueError, LanternError):
+    """The system prompt and the current question alone do not fit in the model's context window."""
+
+
+class OutputFormatUnsupported(ValueError, LanternError):
+    """The backend cannot constrain output the way the request asks (e.g. a grammar on MLX)."""
+
+
+class BackendUnavailable(RuntimeError, LanternError):
+    """The inference runtime a model needs is not installed or cannot run on this machine."""
+
+
+class InferenceFailed(RuntimeError, LanternError):
+    """The runtime failed while generating (not a cancel)."""
+
+
+class NotEnoughMemory(MemoryError, LanternError):
+    """The model does not fit in the free memory, even with the shortest useful context."""

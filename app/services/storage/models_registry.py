@@ -201,3 +201,20 @@ class ModelRegistry:
     def set_measured_speed(self, model_id: str, tps: float) -> InstalledModel:
         """Decode speed in tokens/s measured on this machine (`lantern bench`)."""
         return self._update(model_id, measured_tps=float(tps))
+
+    def measured_speeds(self) -> dict[str, float]:
+        """Generation speed measured by `lantern bench`, by catalog variant key ("id:QUANT"), for the
+        recommendation to use instead of its estimate. Several installs of one variant: the latest."""
+        speeds: dict[str, float] = {}
+        for model in sorted(self.list(), key=lambda m: m.added_at):
+            if model.measured_tps and model.catalog_id and model.quant:
+                speeds[f"{model.catalog_id}:{model.quant}"] = model.measured_tps
+        return speeds
+
+
+def measured_speeds(database_file: Path) -> dict[str, float]:
+    """ModelRegistry.measured_speeds without creating a database where none exists yet."""
+    if not database_file.exists():
+        return {}
+    with ModelRegistry(database_file) as registry:
+        return registry.measured_speeds()

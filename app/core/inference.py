@@ -1,0 +1,236 @@
+"""One protocol for every text-generation and embedding backend.
+
+llama.cpp and MLX run on this machine; an OpenAI-compatible cloud model and the local/cloud router
+come next and implement the same two protocols, so callers never know which one answered until
+they read `GenerationStats.backend`. A request is an immutable snapshot (built on the GUI thread,
+consumed on the model's worker thread); a stream yields `Chunk`s, the last of which carries the
+finish reason and the statistics. A cancel is not an error: the stream ends with
+`finish_reason="cancelled"`.
+
+Backends are registered by name (`BackendRegistry`), the way llama-cpp-python registers chat
+formats, so adding one is registration, not an edit of the callers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "context_full", "cancelled"]
+OutputKind = Literal["text", "json", "grammar"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters. temperature 0 means greedy (deterministic for a given prompt)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int | None = None  # None: a fresh random seed per request
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 <= self.min_p < 1:
+            raise ValueError(f"min_p must be in [0, 1), got {self.min_p}")
+        if self.repeat_penalty <= 0:
+            raise ValueError(f"repeat_penalty must be > 0, got {self.repeat_penalty}")
+
+
+GREEDY = Sampling(temperature=0.0, repeat_penalty=1.0)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """Free text, JSON (optionally matching a JSON Schema), or a GBNF grammar (llama.cpp's format)."""
+
+    kind: OutputKind = "text"
+    json_schema: Mapping[str, Any] | None = None
+    grammar: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "grammar" and not self.grammar:
+            raise ValueError("OutputFormat(kind='grammar') needs a grammar")
+        if self.kind != "json" and self.json_schema is not None:
+            raise ValueError("json_schema applies only to kind='json'")
+        if self.kind != "grammar" and self.grammar is not None:
+            raise ValueError("grammar applies only to kind='grammar'")
+
+
+TEXT = OutputFormat()
+ANY_JSON = OutputFormat(kind="json")
+
+
+def json_output(schema: Mapping[str, Any] | None = None) -> OutputFormat:
+    return OutputFormat(kind="json", json_schema=schema)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything one answer needs. `messages` is the whole prompt (system, history, question),
+    already trimmed to the window by app.core.context_policy."""
+
+    messages: tuple[ChatMessage, ...]
+    sampling: Sampling = field(default_factory=Sampling)
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    output: OutputFormat = TEXT
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ValueError("a GenerationRequest needs at least one message")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if any(not s for s in self.stop):
+            raise ValueError("stop sequences must not be empty strings")
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What one answer cost. Times are seconds from the start of the request."""
+
+    backend: str
+    model: str
+    prompt_tokens: int            # the whole prompt, after the chat template
+    cached_prompt_tokens: int     # of those, reused from the previous turn's KV cache
+    completion_tokens: int
+    time_to_first_token_s: float | None   # None when no token was produced (cancelled early)
+    prompt_seconds: float         # evaluating the uncached part of the prompt
+    generation_seconds: float     # from the first token to the last
+    finish_reason: FinishReason
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_prompt_tokens
+
+    @property
+    def prompt_tokens_per_second(self) -> float | None:
+        n = self.evaluated_prompt_tokens
+        return n / self.prompt_seconds if n > 0 and self.prompt_seconds > 0 else None
+
+    @property
+    def generation_tokens_per_second(self) -> float | None:
+        # The first token's time belongs to the prompt; the rate is over the tokens after it.
+        n = self.completion_tokens - 1
+        return n / self.generation_seconds if n > 0 and self.generation_seconds > 0 else None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a streamed answer. `tokens` counts the tokens this chunk covers (text may be
+    empty while a possible stop sequence is held back); the last chunk has `finish_reason` and
+    `stats` set."""
+
+    text: str
+    tokens: int
+    elapsed_s: float
+    finish_reason: FinishReason | None = None
+    stats: GenerationStats | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.finish_reason is not None
+
+
+class CancelToken:
+    """Set from any thread; backends check it between tokens (and between prompt slices)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class BackendCapabilities:
+    local: bool                 # runs on this machine (False: a cloud API)
+    grammar: bool               # honours OutputFormat(kind="grammar")
+    json_schema: bool           # honours OutputFormat(kind="json", json_schema=...)
+    prompt_cache: bool          # reuses the previous turn's KV cache for a shared prefix
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """A loaded chat model. Not thread-safe: one worker thread drives it (app.services.inference.host)."""
+
+    name: str                   # registry name: "llama.cpp", "mlx", later "openai"
+    model_id: str
+    context_length: int         # the window this instance was loaded with
+    capabilities: BackendCapabilities
+
+    def stream(self, request: GenerationRequest, cancel: CancelToken | None = None) -> Iterator[Chunk]: ...
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens these messages take once the chat template is applied, with the generation prompt."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class EmbeddingBackend(Protocol):
+    name: str
+    model_id: str
+    dimension: int
+    max_tokens: int             # longer inputs are truncated to this many tokens (and a warning is logged)
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[list[float]]: ...
+
+    def close(self) -> None: ...
+
+
+def collect(chunks: Iterator[Chunk]) -> tuple[str, Chunk]:
+    """Drain a stream: the whole text and the final chunk (with stats)."""
+    parts: list[str] = []
+    for chunk in chunks:
+        parts.append(chunk.text)
+        if chunk.is_final:
+            return "".join(parts), chunk
+    raise RuntimeError("stream ended without a final chunk")
+
+
+B = TypeVar("B")
+
+
+class BackendRegistry(Generic[B]):
+    """Backends by name. A factory takes keyword arguments the backend documents (a model path and
+    a LoadPlan for local ones; an endpoint for cloud ones) and returns a ready backend."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, Callable[..., B]] = {}
+
+    def register(self, name: str, factory: Callable[..., B], *, replace: bool = False) -> None:
+        if name in self._factories and not replace:
+            raise ValueError(f"backend {name!r} is already registered")
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def create(self, name: str, **kwargs: Any) -> B:
+        try:
+            factory = self._factories[name]
+        except KeyError:
+            raise KeyError(f"no backend named {name!r}; registered: {', '.join(self.names()) or 'none'}") from None
+        return factory(**kwargs)

@@ -1,0 +1,90 @@
+"""The chat template from the GGUF metadata, with a safe fallback.
+
+The template (Jinja, `tokenizer.chat_template`) is rendered with llama-cpp-python's sandboxed
+Jinja2ChatFormatter, the same renderer its own chat API uses. Templates differ in what they accept:
+some refuse a system message (Gemma 2, Mistral v1), base models carry none at all. So: render as
+given; if the template rejects it, fold the system prompt into the first user message and render
+again; if there is no template or it still fails, use a plain transcript format whose stop sequence
+keeps a base model from writing the next user turn itself. The choice is logged once per model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.inference import ChatMessage
+
+log = logging.getLogger(__name__)
+
+FALLBACK_STOP = ("\nUser:", "\nSystem:")
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    text: str
+    stop: tuple[str, ...]   # extra stop sequences this format needs (the fallback's turn markers)
+
+
+class ChatTemplate:
+    def __init__(self, template: str | None, *, bos_token: str, eos_token: str, model_id: str) -> None:
+        self.model_id = model_id
+        self.bos_token = bos_token
+        self._formatter: Any = None
+        self.kind = "fallback"
+        if template:
+            try:
+                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+                self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos_token, bos_token=bos_token)
+                self.kind = "gguf"
+            except Exception as exc:  # a template Jinja cannot even parse: the fallback serves
+                log.warning("%s: the GGUF chat template does not parse (%s); using a plain format", model_id, exc)
+        else:
+            log.info("%s has no chat template in its metadata; using a plain transcript format", model_id)
+        self._folded_system = False
+
+    def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
+        if self._formatter is not None:
+            as_dicts = [{"role": m.role, "content": m.content} for m in messages]
+            if not self._folded_system:
+                try:
+                    return RenderedPrompt(self._formatter(messages=as_dicts).prompt, ())
+                except Exception as exc:
+                    if not any(m.role == "system" for m in messages):
+                        return self._fallback(messages, exc)
+                    log.info("%s: the chat template rejects a system message (%s); folding it into the "
+                             "first user message", self.model_id, exc)
+                    self._folded_system = True
+            try:
+                return RenderedPrompt(self._formatter(messages=fold_system(as_dicts)).prompt, ())
+            except Exception as exc:
+                return self._fallback(messages, exc)
+        return RenderedPrompt(plain_transcript(messages), FALLBACK_STOP)
+
+    def _fallback(self, messages: Sequence[ChatMessage], exc: Exception) -> RenderedPrompt:
+        log.warning("%s: the chat template failed (%s); using a plain transcript format", self.model_id, exc)
+        self._formatter = None
+        self.kind = "fallback"
+        return RenderedPrompt(plain_transcript(messages), FALLBACK_STOP)
+
+
+def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Put the system prompt at the top of the first user message (what Gemma's own template does)."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        first_user = next((m for m in rest if m["role"] == "user"), None)
+        if first_user is None:
+            rest.insert(0, {"role": "user", "content": system})
+        else:
+            first_user["content"] = f"{system}\n\n{first_user['content']}"
+    return rest
+
+
+def plain_transcript(messages: Sequence[ChatMessage]) -> str:
+    names = {"system": "System", "user": "User", "assistant": "Assistant"}
+    body = "\n\n".join(f"{names[m.role]}: {m.content}" for m in messages)
+    return f"{body}\n\nAssistant:"

@@ -1,0 +1,267 @@
+"""The llama.cpp chat backend (llama-cpp-python), streaming token by token.
+
+We drive `Llama.generate` ourselves rather than `create_completion(stream=True)` because we need
+what the latter hides: exact prompt/cached/completion token counts, a cancel check between prompt
+slices (a long prompt on a slow CPU takes seconds), and UTF-8 + stop-sequence handling that holds
+back only what could still become a stop sequence (app.core.stop_text).
+
+KV reuse: the evaluated tokens stay in the context between requests. Each request evaluates only
+the part of the prompt after the longest common prefix with what is already there, so a follow-up
+turn costs its own new tokens, not the whole conversation (prompt layout in app.core.context_policy
+keeps that prefix stable).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from app.core.errors import InferenceFailed, OutputFormatUnsupported, PromptTooLong
+from app.core.inference import (
+    BackendCapabilities,
+    CancelToken,
+    ChatMessage,
+    Chunk,
+    FinishReason,
+    GenerationRequest,
+    GenerationStats,
+    OutputFormat,
+)
+from app.core.load_plan import LoadPlan
+from app.core.stop_text import StopTextStream
+from app.services.inference.chat_template import ChatTemplate
+
+log = logging.getLogger(__name__)
+
+# The prompt is evaluated in slices with a cancel check between them. A fixed size, not one adapted
+# to measured speed: how a prompt is split changes the floating-point results slightly, and a seeded
+# or greedy answer must not depend on timing. 64 tokens cost nothing in prompt speed on the CPU
+# (docs/benchmarks.md) and keep a cancel under ~0.3 s there; GPUs are fast enough for whole batches.
+CPU_PREFILL_SLICE = 64
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class LlamaChatBackend:
+    name = "llama.cpp"
+    capabilities = BackendCapabilities(local=True, grammar=True, json_schema=True, prompt_cache=True)
+
+    def __init__(self, llm: Any, *, model_id: str, plan: LoadPlan) -> None:
+        self._llm = llm
+        self.model_id = model_id
+        self.plan = plan
+        self.context_length = int(llm.n_ctx())
+        model = llm._model
+        eos, bos = llm.token_eos(), llm.token_bos()
+        self.template = ChatTemplate(
+            llm.metadata.get("tokenizer.chat_template"), model_id=model_id,
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            eos_token=model.token_get_text(eos) if eos != -1 else "")
+        self._vocab = model.vocab
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._grammars: dict[str, Any] = {}
+        self._prefill_slice = min(CPU_PREFILL_SLICE if plan.placement == "cpu" else plan.n_batch, plan.n_batch)
+
+    # -- prompt ---------------------------------------------------------------------------------
+    def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], tuple[str, ...]]:
+        rendered = self.template.render(messages)
+        bos = self.template.bos_token
+        # Templates that write the BOS token themselves must not get a second one from the tokenizer.
+        add_bos = not (bos and rendered.text.startswith(bos))
+        tokens = self._llm.tokenize(rendered.text.encode("utf-8"), add_bos=add_bos, special=True)
+        return list(tokens), rendered.stop
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self._prompt_tokens(messages)[0])
+
+    def _prefill(self, tokens: list[int], cancel: CancelToken | None) -> int:
+        """Evaluate what the KV cache lacks, in slices short enough to honour a cancel quickly.
+        Returns how many prompt tokens were already cached."""
+        llm = self._llm
+        cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        cached = min(cached, len(tokens) - 1)  # the last prompt token is always evaluated: fresh logits
+        if cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
+            cached = 0  # recurrent models cannot drop part of their state
+            llm.reset()
+        llm.n_tokens = cached
+        position = cached
+        while position < len(tokens):
+            if cancel is not None and cancel.cancelled:
+                raise _Cancelled
+            piece = tokens[position: position + self._prefill_slice]
+            self._eval(piece)
+            position += len(piece)
+        return cached
+
+    def _eval(self, tokens: list[int]) -> None:
+        try:
+            self._llm.eval(tokens)
+        except Exception as exc:  # llama_decode failed: translate once, here
+            raise InferenceFailed(
+                "The model failed while reading the prompt.",
+                hint="Try again; if it keeps failing, reload the model with a shorter context.",
+                debug_context={"error": repr(exc), "n_tokens": self._llm.n_tokens}) from exc
+
+    # -- output ---------------------------------------------------------------------------------
+    def _grammar(self, output: OutputFormat) -> Any:
+        if output.kind == "text":
+            return None
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+        if output.kind == "grammar":
+            key, source = f"g:{output.grammar}", output.grammar
+        elif output.json_schema is not None:
+            key, source = f"s:{json.dumps(output.json_schema, sort_keys=True)}", None
+        else:
+            key, source = "json", JSON_GBNF
+        if key not in self._grammars:
+            problem = None
+            try:
+                if source is None:
+                    grammar = LlamaGrammar.from_json_schema(json.dumps(output.json_schema), verbose=False)
+                else:
+                    grammar = LlamaGrammar.from_string(source, verbose=False)
+                if not self._grammar_parses(grammar):
+                    problem = "llama.cpp could not parse the grammar"
+            except Exception as exc:
+                problem = repr(exc)
+            if problem is not None:
+                raise OutputFormatUnsupported(
+                    "The requested output format could not be turned into a grammar.",
+                    hint="Check the JSON Schema or GBNF grammar; llama.cpp supports a subset of JSON Schema.",
+                    debug_context={"error": problem})
+            self._grammars[key] = grammar
+        return self._grammars[key]
+
+    def _grammar_parses(self, grammar: Any) -> bool:
+        """llama-cpp-python parses a grammar only inside the sampler chain, where a parse failure is a
+        NULL sampler added to the chain; parse it here once so a bad grammar is an error, not a crash."""
+        import llama_cpp
+
+        sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar._grammar.encode("utf-8"),
+                                                       grammar._root.encode("utf-8"))
+        if not sampler:
+            return False
+        llama_cpp.llama_sampler_free(sampler)
+        return True
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            import llama_cpp
+
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
+            if n < 0:  # a piece longer than the buffer: grow it once
+                self._piece_buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buf, -n, 0, False)
+            piece = self._piece_buf.raw[:n]
+            self._pieces[token] = piece
+        return piece
+
+    def _is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    # -- generation -----------------------------------------------------------------------------
+    def stream(self, request: GenerationRequest, cancel: CancelToken | None = None) -> Iterator[Chunk]:
+        """Checks the request now (a too-long prompt or a bad grammar raises here, not at the first
+        chunk), then returns the stream."""
+        started = time.perf_counter()
+        tokens, template_stop = self._prompt_tokens(request.messages)
+        if len(tokens) >= self.context_length:
+            raise PromptTooLong(
+                f"The prompt takes {len(tokens):,} tokens; this model's window is {self.context_length:,}.",
+                hint="Shorten the question, or load the model with a longer context (Settings › Context length).")
+        grammar = self._grammar(request.output)
+        return self._generate(request, cancel, tokens, template_stop, grammar, started)
+
+    def _generate(self, request: GenerationRequest, cancel: CancelToken | None, tokens: list[int],
+                  template_stop: tuple[str, ...], grammar: Any, started: float) -> Iterator[Chunk]:
+        s = request.sampling
+        self._llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
+        counts = _Counts(prompt=len(tokens))
+        try:
+            counts.cached = self._prefill(tokens, cancel)
+        except _Cancelled:
+            yield counts.final(self, "cancelled", started, time.perf_counter())
+            return
+        prefilled = time.perf_counter()
+        counts.prompt_seconds = prefilled - started
+        text = StopTextStream((*request.stop, *template_stop))
+        generator = self._llm.generate(
+            tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
+            repeat_penalty=s.repeat_penalty, grammar=grammar)
+        finish: FinishReason = "length"
+        try:
+            for token in generator:
+                now = time.perf_counter()
+                if counts.first is None:
+                    counts.first = now
+                if self._is_end(token):
+                    finish = "stop"
+                    break
+                counts.completion += 1
+                counts.last = now
+                released = text.feed(self._piece(token))
+                if released.stopped:
+                    yield Chunk(released.text, 1, now - started)
+                    finish = "stop"
+                    break
+                if cancel is not None and cancel.cancelled:
+                    yield Chunk(released.text, 1, now - started)
+                    finish = "cancelled"
+                    break
+                if counts.completion >= request.max_tokens:
+                    yield Chunk(released.text + text.flush().text, 1, now - started)
+                    break
+                if counts.prompt + counts.completion >= self.context_length:
+                    yield Chunk(released.text + text.flush().text, 1, now - started)
+                    finish = "context_full"
+                    break
+                yield Chunk(released.text, 1, now - started)
+        except Exception as exc:
+            raise InferenceFailed("The model failed while writing the answer.",
+                                  hint="Try again; if it keeps failing, reload the model.",
+                                  debug_context={"error": repr(exc)}) from exc
+        finally:
+            generator.close()
+        tail = "" if finish in ("length", "context_full") else text.flush().text
+        yield counts.final(self, finish, started, time.perf_counter(), tail=tail)
+
+    def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            self._grammars.clear()
+            llm.close()
+
+
+class _Counts:
+    def __init__(self, *, prompt: int) -> None:
+        self.prompt = prompt
+        self.cached = 0
+        self.completion = 0
+        self.prompt_seconds = 0.0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def final(self, backend: LlamaChatBackend, finish: FinishReason, started: float, now: float, *,
+              tail: str = "") -> Chunk:
+        if finish == "cancelled" and not self.prompt_seconds:
+            self.prompt_seconds = now - started
+        stats = GenerationStats(
+            backend=backend.name, model=backend.model_id, prompt_tokens=self.prompt, cached_prompt_tokens=self.cached,
+            completion_tokens=self.completion,
+            time_to_first_token_s=None if self.first is None else self.first - started,
+            prompt_seconds=self.prompt_seconds,
+            generation_seconds=0.0 if self.first is None or self.last is None else self.last - self.first,
+            finish_reason=finish)
+        return Chunk(tail, 0, now - started, finish_reason=finish, stats=stats)
