@@ -133,18 +133,27 @@ def test_cancel_between_tokens_returns_within_200ms_and_model_stays_usable(smol)
 
 
 def test_cancel_from_another_thread_during_a_long_prompt(smol):
+    """A ~1,100-token prompt takes seconds on this CPU; a cancel lands inside llama_decode (abort
+    callback) and the stream ends within 200 ms, with the model still usable."""
     long_question = "Explain this lesson: " + "Lists hold items in order and can change. " * 120
     cancel = CancelToken()
-    timer = threading.Timer(0.05, cancel.cancel)
+    cancelled_at: list[float] = []
+
+    def fire() -> None:
+        cancelled_at.append(time.perf_counter())
+        cancel.cancel()
+
+    timer = threading.Timer(0.3, fire)
     timer.start()
-    started = time.perf_counter()
     _, final = collect(smol.stream(ask(long_question, max_tokens=50), cancel))
-    elapsed = time.perf_counter() - started
+    ended = time.perf_counter()
     timer.join()
-    assert final.finish_reason == "cancelled"
-    assert final.stats.completion_tokens == 0 and elapsed < 0.05 + 0.2 + 0.15  # one prefill slice at most
+    assert final.finish_reason == "cancelled" and final.stats.completion_tokens == 0
+    assert ended - cancelled_at[0] < 0.2
     _, after = collect(smol.stream(ask("Say hello.", max_tokens=5)))
     assert after.finish_reason in ("stop", "length")
+    _, again = collect(smol.stream(ask(long_question, max_tokens=2)))  # the half-read prompt is not reused wrongly
+    assert again.finish_reason == "length"
 
 
 def test_follow_up_turn_reuses_the_kv_cache(smol):

@@ -163,6 +163,7 @@ def run_bench(path: Path, *, model_id: str, plan: LoadPlan, turns: int = 8, max_
         assert final.stats is not None
         lantern.prompt_tokens = final.stats.evaluated_prompt_tokens
         lantern.prompt_tps = final.stats.prompt_tokens_per_second or 0.0
+        backend.forget_cache()  # turn 1 starts cold, exactly as the raw path does after its reset()
         for i in range(turns):
             progress(f"Lantern: turn {i + 1} of {turns}")
             messages = _conversation(i + 1, lantern.texts)[i]
@@ -182,8 +183,7 @@ def run_bench(path: Path, *, model_id: str, plan: LoadPlan, turns: int = 8, max_
     gc.collect()
     release_freed_memory()
     lantern.rss_after_unload_bytes = sampler.now()
-    raw_result = (_run_raw(path, plan, lesson_text, prompts, lantern.turn_tokens, max_tokens, sampler, progress)
-                  if raw else None)
+    raw_result = _run_raw(path, plan, lesson_text, prompts, max_tokens, sampler, progress) if raw else None
     same = None if raw_result is None else raw_result.texts == lantern.texts
     return BenchReport(model=model_id, path=str(path), plan=plan, turns=turns, max_tokens=max_tokens,
                        rss_before_bytes=before, lantern=lantern, raw=raw_result, same_output=same)
@@ -196,13 +196,13 @@ def _lesson_prompt(backend: Any, prompt_tokens: int) -> tuple[ChatMessage, ...]:
     return (ChatMessage("user", text + "Summarise the lesson."),)
 
 
-def _run_raw(path: Path, plan: LoadPlan, lesson: str, prompts: list[str], turn_tokens: list[int], max_tokens: int,
-             sampler: RssSampler, progress: Callable[[str], None]) -> PathResult:
+def _run_raw(path: Path, plan: LoadPlan, lesson: str, prompts: list[str], max_tokens: int, sampler: RssSampler,
+             progress: Callable[[str], None]) -> PathResult:
     """The same work through llama-cpp-python's own API: Llama(...) and create_completion(stream=True).
 
     Its stream does not count tokens (a chunk may hold several, and a last empty chunk carries the
-    finish reason), so the rate uses the token counts of Lantern's identical greedy answers, over
-    the time from the first chunk to the last chunk that carried text."""
+    finish reason), so the count comes from the context: what was evaluated after the prompt. The
+    rate is over the time from the first chunk to the last chunk that carried text."""
     import llama_cpp
 
     result = PathResult()
@@ -231,16 +231,23 @@ def _run_raw(path: Path, plan: LoadPlan, lesson: str, prompts: list[str], turn_t
             first = last = None
             parts = []
             stream = cast(Iterator[Any], llm.create_completion(prompt, max_tokens=max_tokens, stream=True, **greedy))
+            finish = None
             for chunk in stream:
                 now = time.perf_counter()
                 first = first or now
                 text = chunk["choices"][0]["text"]
+                finish = chunk["choices"][0]["finish_reason"] or finish
                 if text:
                     last = now
                     parts.append(text)
             assert first is not None
+            # Every generated token but the last is evaluated into the context; an end-of-generation
+            # token ends a "stop" (not counted), the max_tokens-th token ends a "length" (counted).
+            prompt_len = len(llm.tokenize(prompt.encode("utf-8"), special=True))  # create_completion's own
+            generated = llm.n_tokens - prompt_len + (1 if finish == "length" else 0)
+            result.turn_tokens.append(generated)
             result.ttft_s.append(first - started)
-            result.generated_tokens += max(0, turn_tokens[i] - 1)
+            result.generated_tokens += max(0, generated - 1)
             result.generation_s += (last or first) - first
             result.texts.append("".join(parts))
     result.peak_rss_bytes = sampler.peak

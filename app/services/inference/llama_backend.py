@@ -38,15 +38,10 @@ from app.services.inference.chat_template import ChatTemplate
 
 log = logging.getLogger(__name__)
 
-# The prompt is evaluated in slices with a cancel check between them. A fixed size, not one adapted
-# to measured speed: how a prompt is split changes the floating-point results slightly, and a seeded
-# or greedy answer must not depend on timing. 64 tokens cost nothing in prompt speed on the CPU
-# (docs/benchmarks.md) and keep a cancel under ~0.3 s there; GPUs are fast enough for whole batches.
-CPU_PREFILL_SLICE = 64
 
 
 class _Cancelled(Exception):
-    pass
+    """A cancel noticed between prompt slices; ends the stream with finish_reason='cancelled'."""
 
 
 class LlamaChatBackend:
@@ -68,7 +63,8 @@ class LlamaChatBackend:
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
         self._grammars: dict[str, Any] = {}
-        self._prefill_slice = min(CPU_PREFILL_SLICE if plan.placement == "cpu" else plan.n_batch, plan.n_batch)
+        self._cancel: CancelToken | None = None
+        self._abort = _abort_callback(self)  # kept alive: llama.cpp holds a raw pointer while it is set
 
     # -- prompt ---------------------------------------------------------------------------------
     def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], tuple[str, ...]]:
@@ -83,8 +79,14 @@ class LlamaChatBackend:
         return len(self._prompt_tokens(messages)[0])
 
     def _prefill(self, tokens: list[int], cancel: CancelToken | None) -> int:
-        """Evaluate what the KV cache lacks, in slices short enough to honour a cancel quickly.
-        Returns how many prompt tokens were already cached."""
+        """Evaluate what the KV cache lacks; returns how many prompt tokens were already cached.
+
+        A long prompt on a slow CPU takes seconds, so a cancel must not wait for it. Cutting the
+        prompt into small slices would do, but costs prompt speed (measured: 0.81x with 64-token
+        slices) and changes the floating-point results, so answers would differ from llama.cpp's
+        own for the same prompt. Instead llama.cpp's abort callback is set while the prompt is read:
+        ggml's CPU backend asks it between graph nodes (milliseconds). It is unset while generating,
+        where it would cost a Python call per node per token and the between-token check suffices."""
         llm = self._llm
         cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
         cached = min(cached, len(tokens) - 1)  # the last prompt token is always evaluated: fresh logits
@@ -92,14 +94,25 @@ class LlamaChatBackend:
             cached = 0  # recurrent models cannot drop part of their state
             llm.reset()
         llm.n_tokens = cached
-        position = cached
-        while position < len(tokens):
+        if cancel is not None and cancel.cancelled:
+            raise _Cancelled
+        self._set_abort(cancel)
+        try:
+            self._eval(tokens[cached:])
+        except InferenceFailed:
             if cancel is not None and cancel.cancelled:
-                raise _Cancelled
-            piece = tokens[position: position + self._prefill_slice]
-            self._eval(piece)
-            position += len(piece)
+                raise _Cancelled from None  # llama_decode returned 2: aborted; the cache keeps what was read
+            raise
+        finally:
+            self._set_abort(None)
         return cached
+
+    def _set_abort(self, cancel: CancelToken | None) -> None:
+        import llama_cpp
+
+        self._cancel = cancel
+        callback = self._abort if cancel is not None else llama_cpp.ggml_abort_callback()  # a NULL callback
+        llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, callback, None)
 
     def _eval(self, tokens: list[int]) -> None:
         try:
@@ -237,11 +250,25 @@ class LlamaChatBackend:
         tail = "" if finish in ("length", "context_full") else text.flush().text
         yield counts.final(self, finish, started, time.perf_counter(), tail=tail)
 
+    def forget_cache(self) -> None:
+        """Drop the KV cache: the next request reads its whole prompt (a cold start, for benchmarks)."""
+        self._llm.reset()
+
     def close(self) -> None:
         llm, self._llm = self._llm, None
         if llm is not None:
             self._grammars.clear()
             llm.close()
+
+
+def _abort_callback(backend: LlamaChatBackend) -> Any:
+    import llama_cpp
+
+    def should_abort(_data: Any) -> bool:
+        cancel = backend._cancel
+        return cancel is not None and cancel.cancelled
+
+    return llama_cpp.ggml_abort_callback(should_abort)
 
 
 class _Counts:

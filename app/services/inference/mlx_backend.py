@@ -35,6 +35,7 @@ from app.core.inference import (
     GenerationStats,
 )
 from app.core.stop_text import StopTextStream
+from app.services.inference.chat_template import FALLBACK_STOP, fold_system, plain_transcript
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class MlxChatBackend:
         self._cache: list[Any] | None = None     # KV cache of the last request
         self._cache_tokens: list[int] = []       # exactly the tokens that cache holds
         self._warned_plain = False
+        self._plain = False   # the last prompt used the plain transcript (its turn markers stop the answer)
 
     # -- prompt ---------------------------------------------------------------------------------
 
@@ -109,28 +111,26 @@ class MlxChatBackend:
         return len(self._encode(messages))
 
     def _encode(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Same rules as the llama.cpp backend (app.services.inference.chat_template): the model's
+        template; if it rejects a system message, the system prompt folded into the first user turn;
+        without a usable template, a plain transcript whose turn markers are stop sequences."""
         tok = self._live()[1]
         dicts = [{"role": m.role, "content": m.content} for m in messages]
         if tok.has_chat_template:
-            try:
-                return list(tok.apply_chat_template(dicts, add_generation_prompt=True))
-            except Exception as exc:  # e.g. Gemma/Mistral templates that reject a system role
-                if dicts[0]["role"] == "system" and len(dicts) > 1:
-                    log.info("chat template of %s failed (%r); folding the system prompt into the first turn",
-                             self.model_id, exc)
-                    first = {**dicts[1], "content": f"{dicts[0]['content']}\n\n{dicts[1]['content']}"}
-                    try:
-                        return list(tok.apply_chat_template([first, *dicts[2:]], add_generation_prompt=True))
-                    except Exception:
-                        pass
-                raise InferenceFailed("This model's chat template could not format the conversation.",
-                                      hint="Try another model, or report the model to the Lantern developers.",
-                                      debug_context={"model": self.model_id, "error": repr(exc)}) from exc
-        if not self._warned_plain:
+            attempts = [dicts, fold_system(dicts)] if any(m.role == "system" for m in messages) else [dicts]
+            problem: Exception | None = None
+            for attempt in attempts:
+                try:
+                    self._plain = False
+                    return list(tok.apply_chat_template(attempt, add_generation_prompt=True))
+                except Exception as exc:  # a template that rejects this conversation: try the next form
+                    problem = exc
+            log.warning("chat template of %s failed (%r); using a plain transcript", self.model_id, problem)
+        elif not self._warned_plain:
             log.warning("%s has no chat template; using a plain System/User/Assistant prompt", self.model_id)
             self._warned_plain = True
-        text = "".join(f"{m.role.capitalize()}: {m.content}\n" for m in messages) + "Assistant:"
-        return list(tok.encode(text, add_special_tokens=True))
+        self._plain = True
+        return list(tok.encode(plain_transcript(messages), add_special_tokens=True))
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class MlxChatBackend:
             if cancel.cancelled and done < total:
                 raise _Cancelled
 
-        held = StopTextStream(request.stop)
+        held = StopTextStream((*request.stop, *(FALLBACK_STOP if self._plain else ())))
         generated: list[int] = []
         completion = 0
         finish: FinishReason | None = None
@@ -294,5 +294,5 @@ class MlxChatBackend:
             import mlx.core as mx
 
             mx.clear_cache()
-        except (ImportError, AttributeError):
-            pass
+        except (ImportError, AttributeError):  # an MLX without clear_cache: memory is freed on the next allocation
+            log.debug("mlx.clear_cache is not available")
