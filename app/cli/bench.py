@@ -25,8 +25,8 @@ def register(sub: Any, *, models_sub: Any) -> None:
                     "llama-cpp-python with identical settings, and print the ratios. The measured generation "
                     "speed of an installed model is stored and replaces the estimate in `lantern models recommend`.")
     bench.add_argument("--model", metavar="ID|PATH",
-                       help="an installed model id (or a unique part of it) or a .gguf path (default: the most "
-                            "recently installed usable model)")
+                       help="an installed model id (or the start of one, if unique) or a .gguf path (default: "
+                            "the most recently installed usable GGUF model)")
     bench.add_argument("--ctx", type=int, metavar="N", help="context length to load with (default: the setting, 4096)")
     bench.add_argument("--turns", type=int, default=8, metavar="N", help="conversation turns (default: 8)")
     bench.add_argument("--tokens", type=int, default=64, metavar="N", help="tokens generated per turn (default: 64)")
@@ -42,7 +42,7 @@ def _target(args: argparse.Namespace, registry: Any) -> tuple[Path, str, Any]:
     if args.model and (args.model.endswith(".gguf") or Path(args.model).is_file()):
         path = Path(args.model).expanduser()
         return path, path.stem, None
-    models = registry.list(usable_only=True)
+    models = [m for m in registry.list(usable_only=True) if m.format == "gguf"]
     if args.model:
         installed = resolve_model_ref(args.model, registry.list())
     elif models:
@@ -50,6 +50,9 @@ def _target(args: argparse.Namespace, registry: Any) -> tuple[Path, str, Any]:
     else:
         raise LanternError("No model is installed to benchmark.",
                            hint="Install one (`lantern models install-starter`), or pass --model PATH.")
+    if not installed.usable:
+        raise LanternError(f"{installed.id} is marked '{installed.status}' and cannot be loaded.",
+                           hint=f"Run `lantern models verify {installed.id}`, or download it again.")
     if installed.format != "gguf":
         raise BackendUnavailable(f"{installed.id} is an MLX model; `lantern bench` measures GGUF models through "
                                  "llama.cpp.", hint="Benchmark a GGUF model.")

@@ -149,17 +149,20 @@ class Chunk:
 
 
 class CancelToken:
-    """Set from any thread; backends check it between tokens (and between prompt slices)."""
+    """Set from any thread; backends check it between tokens (and while reading the prompt).
+    A token with a `parent` is also cancelled when the parent is, not the other way round: a
+    worker can stop its own run without cancelling the caller's token."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: CancelToken | None = None) -> None:
         self._event = threading.Event()
+        self._parent = parent
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ Deliberate choices (measured on this project's 2-core CI box, docs/benchmarks.md
 - threads = physical cores for generation and prompt processing: SMT siblings share the FPUs that
   matrix multiplication saturates, so extra threads only contend.
 - n_batch = n_ubatch = 512: llama.cpp's defaults, and what the memory estimate's compute buffer
-  assumes; the backend feeds long prompts in smaller slices only to keep cancel responsive.
+  assumes (a cancel while a long prompt is read uses llama.cpp's abort callback, not smaller batches).
 - flash attention on: less memory for attention, and faster on CUDA, Metal and (measured) the CPU.
-- KV cache f16: q8_0 halves it but costs quality and needs flash attention; it is a fallback step.
+- KV cache f16: q8_0 would halve it but costs quality; the fallback ladder does not use it yet.
 - mmap on: loading is a page-in, pages are shared with the OS cache, and unloading returns them.
 """
 

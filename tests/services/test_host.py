@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 
 import psutil
 import pytest
@@ -87,9 +88,20 @@ def test_walking_away_from_a_stream_stops_generation(host, smollm2_gguf):
                                            max_tokens=500))
     next(stream)
     stream.close()  # e.g. the window closed
-    # The worker is free again: the next request runs at once instead of waiting for 500 tokens.
+    # The worker is free again: the next request runs at once instead of after 500 tokens (~5 s here).
+    started = time.perf_counter()
     _, final = collect(host.stream(hello()))
     assert final.finish_reason in ("stop", "length")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_the_callers_cancel_token_is_not_spent_by_a_finished_stream(host, smollm2_gguf):
+    host.load("chat", lambda: load_llama_chat(smollm2_gguf, model_id="smol", plan=plan(30)), label="SmolLM2").result()
+    token = CancelToken()
+    collect(host.stream(hello(), token))
+    assert not token.cancelled
+    _, final = collect(host.stream(hello(), token))  # reusable for the next question
+    assert final.finish_reason != "cancelled"
 
 
 def test_errors_reach_the_caller(host):

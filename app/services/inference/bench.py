@@ -1,8 +1,9 @@
 """`lantern bench`: how fast a model really runs here, through Lantern and through raw llama-cpp-python.
 
-Both paths get the same file, the same load settings (the LoadPlan), the same rendered prompts and
-greedy sampling, so they produce the same tokens and the ratio isolates Lantern's own overhead
-(streaming, stop handling, cancel checks). Measured per path:
+Both paths get the same file, the same load settings (the LoadPlan), the same prompt tokens, stop
+sequences and greedy sampling, so they produce the same tokens and the ratio isolates the
+backend's own overhead (streaming, stop handling, cancel checks). The app adds one queue hop per
+chunk on top (app.services.inference.host), not measured here. Measured per path:
 - load time; prompt processing (a cold ~512-token prompt, tokens/s);
 - an 8-turn tutoring conversation: time to first token per turn (turn 1 is cold; later turns
   reuse the KV cache for the shared prefix) and generation tokens/s over all turns;
@@ -24,8 +25,8 @@ import psutil
 
 from app.core.inference import GREEDY, ChatMessage, GenerationRequest, collect
 from app.core.load_plan import LoadPlan
-from app.services.inference.host import release_freed_memory
 from app.services.inference.loading import LLAMA_KV_TYPES, load_llama_chat
+from app.services.inference.memory import release_freed_memory
 
 SYSTEM = ("You are a patient programming tutor. Answer the learner's question clearly and briefly, "
           "with a short example when it helps.")
@@ -175,15 +176,17 @@ def run_bench(path: Path, *, model_id: str, plan: LoadPlan, turns: int = 8, max_
             lantern.turn_tokens.append(stats.completion_tokens)
             lantern.generated_tokens += max(0, stats.completion_tokens - 1)
             lantern.generation_s += stats.generation_seconds
-        prompts = [backend.template.render(m).text for m in _conversation(turns, lantern.texts)]
-        lesson_text = backend.template.render(lesson).text
+        # The raw path gets exactly the token lists (BOS handling included) and stop sequences
+        # Lantern used, so both generate the same tokens.
+        prompts = [backend._prompt_tokens(m) for m in _conversation(turns, lantern.texts)]
+        lesson_tokens = backend._prompt_tokens(lesson)[0]
     lantern.peak_rss_bytes = sampler.peak
     backend.close()
     del backend
     gc.collect()
     release_freed_memory()
     lantern.rss_after_unload_bytes = sampler.now()
-    raw_result = _run_raw(path, plan, lesson_text, prompts, max_tokens, sampler, progress) if raw else None
+    raw_result = _run_raw(path, plan, lesson_tokens, prompts, max_tokens, sampler, progress) if raw else None
     same = None if raw_result is None else raw_result.texts == lantern.texts
     return BenchReport(model=model_id, path=str(path), plan=plan, turns=turns, max_tokens=max_tokens,
                        rss_before_bytes=before, lantern=lantern, raw=raw_result, same_output=same)
@@ -196,8 +199,8 @@ def _lesson_prompt(backend: Any, prompt_tokens: int) -> tuple[ChatMessage, ...]:
     return (ChatMessage("user", text + "Summarise the lesson."),)
 
 
-def _run_raw(path: Path, plan: LoadPlan, lesson: str, prompts: list[str], max_tokens: int, sampler: RssSampler,
-             progress: Callable[[str], None]) -> PathResult:
+def _run_raw(path: Path, plan: LoadPlan, lesson: list[int], prompts: list[tuple[list[int], tuple[str, ...]]],
+             max_tokens: int, sampler: RssSampler, progress: Callable[[str], None]) -> PathResult:
     """The same work through llama-cpp-python's own API: Llama(...) and create_completion(stream=True).
 
     Its stream does not count tokens (a chunk may hold several, and a last empty chunk carries the
@@ -219,18 +222,18 @@ def _run_raw(path: Path, plan: LoadPlan, lesson: str, prompts: list[str], max_to
             type_v=LLAMA_KV_TYPES[plan.kv_type], use_mmap=plan.use_mmap, verbose=False)
         result.load_s = time.perf_counter() - started
         progress("raw llama-cpp-python: prompt processing")
-        tokens = llm.tokenize(lesson.encode("utf-8"), add_bos=True, special=True)
         started = time.perf_counter()
-        llm.eval(tokens)
-        result.prompt_tokens = len(tokens)
-        result.prompt_tps = len(tokens) / (time.perf_counter() - started)
+        llm.eval(lesson)
+        result.prompt_tokens = len(lesson)
+        result.prompt_tps = len(lesson) / (time.perf_counter() - started)
         llm.reset()
-        for i, prompt in enumerate(prompts):
+        for i, (prompt, stop) in enumerate(prompts):
             progress(f"raw llama-cpp-python: turn {i + 1} of {len(prompts)}")
             started = time.perf_counter()
             first = last = None
             parts = []
-            stream = cast(Iterator[Any], llm.create_completion(prompt, max_tokens=max_tokens, stream=True, **greedy))
+            stream = cast(Iterator[Any], llm.create_completion(prompt, max_tokens=max_tokens, stream=True,
+                                                               stop=list(stop) or None, **greedy))
             finish = None
             for chunk in stream:
                 now = time.perf_counter()
@@ -243,8 +246,7 @@ def _run_raw(path: Path, plan: LoadPlan, lesson: str, prompts: list[str], max_to
             assert first is not None
             # Every generated token but the last is evaluated into the context; an end-of-generation
             # token ends a "stop" (not counted), the max_tokens-th token ends a "length" (counted).
-            prompt_len = len(llm.tokenize(prompt.encode("utf-8"), special=True))  # create_completion's own
-            generated = llm.n_tokens - prompt_len + (1 if finish == "length" else 0)
+            generated = llm.n_tokens - len(prompt) + (1 if finish == "length" else 0)
             result.turn_tokens.append(generated)
             result.ttft_s.append(first - started)
             result.generated_tokens += max(0, generated - 1)

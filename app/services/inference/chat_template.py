@@ -44,31 +44,27 @@ class ChatTemplate:
                 log.warning("%s: the GGUF chat template does not parse (%s); using a plain format", model_id, exc)
         else:
             log.info("%s has no chat template in its metadata; using a plain transcript format", model_id)
-        self._folded_system = False
+        self._warned: set[str] = set()
 
     def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
+        """Decided per call: one conversation a template rejects must not change how every later
+        one is rendered (that would also throw away the KV-cache prefix)."""
         if self._formatter is not None:
             as_dicts = [{"role": m.role, "content": m.content} for m in messages]
-            if not self._folded_system:
+            forms = [as_dicts, fold_system(as_dicts)] if any(m.role == "system" for m in messages) else [as_dicts]
+            problem: Exception | None = None
+            for form in forms:
                 try:
-                    return RenderedPrompt(self._formatter(messages=as_dicts).prompt, ())
-                except Exception as exc:
-                    if not any(m.role == "system" for m in messages):
-                        return self._fallback(messages, exc)
-                    log.info("%s: the chat template rejects a system message (%s); folding it into the "
-                             "first user message", self.model_id, exc)
-                    self._folded_system = True
-            try:
-                return RenderedPrompt(self._formatter(messages=fold_system(as_dicts)).prompt, ())
-            except Exception as exc:
-                return self._fallback(messages, exc)
+                    return RenderedPrompt(self._formatter(messages=form).prompt, ())
+                except Exception as exc:  # the template's own raise_exception, or a Jinja error
+                    problem = exc
+            self._warn(f"the chat template failed ({problem}); using a plain transcript format")
         return RenderedPrompt(plain_transcript(messages), FALLBACK_STOP)
 
-    def _fallback(self, messages: Sequence[ChatMessage], exc: Exception) -> RenderedPrompt:
-        log.warning("%s: the chat template failed (%s); using a plain transcript format", self.model_id, exc)
-        self._formatter = None
-        self.kind = "fallback"
-        return RenderedPrompt(plain_transcript(messages), FALLBACK_STOP)
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s: %s", self.model_id, message)
 
 
 def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:

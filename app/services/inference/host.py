@@ -8,18 +8,17 @@ and returns its memory before the new one is read, so two large models are never
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.core.inference import CancelToken, ChatBackend, ChatMessage, Chunk, EmbeddingBackend, GenerationRequest
+from app.services.inference.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class ModelHost:
         """Generate on the chat worker; chunks arrive here as they are made. Abandoning the iterator
         (or `cancel`) stops generation at the next token."""
         slot = self._slot("chat")
-        token = cancel or CancelToken()
+        token = CancelToken(parent=cancel)  # ours to set when the consumer walks away; theirs stays untouched
         chunks: queue.Queue[Any] = queue.Queue()
 
         def work() -> None:
@@ -113,10 +112,17 @@ class ModelHost:
 
     def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Future[list[list[float]]]:
         slot = self._slot("embedding")
+        token = CancelToken(parent=cancel)  # registered, so close() can stop a long indexing job
+        with self._lock:
+            self._cancels.add(token)
 
         def work() -> list[list[float]]:
-            backend: EmbeddingBackend = _require(slot)
-            return backend.embed(texts, cancel)
+            try:
+                backend: EmbeddingBackend = _require(slot)
+                return backend.embed(texts, token)
+            finally:
+                with self._lock:
+                    self._cancels.discard(token)
 
         return slot.executor.submit(work)
 
@@ -131,9 +137,13 @@ class ModelHost:
             done = slot.executor.submit(_close, slot)
             try:
                 done.result(timeout=timeout)
+            except FutureTimeout:
+                # Still finishing a call; the queued close runs as soon as it returns.
+                log.warning("the %s model is still busy after %.0f s; it will close when it finishes", slot.label,
+                            timeout)
             except Exception:
                 log.exception("closing a model failed")
-            slot.executor.shutdown(wait=False, cancel_futures=True)
+            slot.executor.shutdown(wait=False)
 
 
 def _require(slot: _Slot) -> Any:
@@ -147,18 +157,5 @@ def _close(slot: _Slot) -> None:
     if backend is not None:
         backend.close()
         del backend
-        gc.collect()  # llama.cpp frees weights and KV cache when the last Python reference goes
-        release_freed_memory()
+        release_freed_memory()  # llama.cpp frees weights and KV cache when the last Python reference goes
         log.info("unloaded %s", slot.label)
-
-
-def release_freed_memory() -> None:
-    """Hand memory the C libraries freed back to the OS. glibc keeps freed heap pages for reuse: after
-    unloading Qwen 0.5B the process measured ~90 MB above its pre-load size until malloc_trim, which
-    a user watching the task manager reads as a leak. No-op off glibc (macOS and Windows return it)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # musl or another libc without malloc_trim: nothing to do
-        log.debug("malloc_trim is not available")

@@ -13,6 +13,8 @@ import ctypes
 import logging
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 log = logging.getLogger("lantern.llama_cpp")
@@ -24,6 +26,7 @@ FailureKind = Literal["memory", "architecture", "file", "unknown"]
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 _recent: collections.deque[str] = collections.deque(maxlen=200)
 _lock = threading.Lock()
+_load_lock = threading.Lock()
 _last_level = [logging.DEBUG]
 _count = [0]  # lines ever logged (a list: mutated from the callback without `global`)
 _callback: Any = None  # kept alive: llama.cpp holds a raw pointer to it
@@ -31,7 +34,7 @@ _callback: Any = None  # kept alive: llama.cpp holds a raw pointer to it
 _MEMORY = re.compile(
     r"out of memory|failed to allocate|unable to allocate|cudaMalloc failed|alloc.*fail|"
     r"not enough (memory|space)|insufficient memory|kIOGPUCommandBufferCallbackErrorOutOfMemory|"
-    r"failed to (create|initialize) (the )?(kv|compute|context|buffer)|ErrorOutOfDeviceMemory", re.IGNORECASE)
+    r"failed to (create|initialize) (the )?(kv|compute|buffer)|ErrorOutOfDeviceMemory", re.IGNORECASE)
 _ARCH = re.compile(r"unknown (model )?architecture|unsupported (model )?architecture", re.IGNORECASE)
 _FILE = re.compile(r"tensor .* (has wrong|data is not within)|invalid magic|failed to read|corrupt", re.IGNORECASE)
 
@@ -58,6 +61,15 @@ def install() -> None:
 
     _callback = _on_log
     llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+
+
+@contextmanager
+def capturing() -> Iterator[Callable[[], list[str]]]:
+    """Hold the load lock while a model loads; yields a function giving the lines logged since. One
+    load at a time, so a chat and an embedding model loading together cannot mix their lines."""
+    with _load_lock:
+        position = mark()
+        yield lambda: since(position)
 
 
 def mark() -> int:

@@ -26,6 +26,7 @@ from app.core.performance import PerformanceTable
 from app.core.profile import DeviceProfile
 from app.core.settings import LanternSettings
 from app.services.inference import llama_log
+from app.services.inference.memory import release_freed_memory
 from app.services.models.gguf_file import inspect_gguf_file
 
 log = logging.getLogger(__name__)
@@ -61,15 +62,18 @@ def load_with_fallback(load_one: Callable[[LoadPlan], B], plan: LoadPlan, *, lab
             log.warning("loading %s failed (%s): %s", label, failure.kind, failure.detail)
             if failure.kind != "memory":
                 raise _final_error(failure, label) from failure
+            del failure
+            release_freed_memory()  # what the failed attempt allocated must not crowd the next, smaller one
             continue
         attempts.append(LoadAttempt(candidate, None))
         notice = describe_load(attempts)
         if notice:
             log.warning("%s: %s", label, notice)
         return Loaded(backend, candidate, tuple(attempts), notice)
+    last = attempts[-1].plan
+    where = "even on the CPU" if last.placement == "cpu" else f"even on the {last.device}"
     raise NotEnoughMemory(
-        f"{label} could not be loaded: it ran out of memory even on the CPU with a "
-        f"{attempts[-1].plan.context_length:,}-token context.",
+        f"{label} could not be loaded: it ran out of memory {where} with a {last.context_length:,}-token context.",
         hint="Close other programs that use memory, or choose a smaller model (`lantern models recommend`).",
         debug_context={"attempts": [a.failure for a in attempts]})
 
@@ -103,18 +107,22 @@ def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan) -> Any:
     from app.services.inference.llama_backend import LlamaChatBackend
 
     llama_log.install()
-    position = llama_log.mark()
-    try:
-        llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=plan.context_length,
-            n_gpu_layers=-1 if plan.gpu_layers >= plan.total_layers else plan.gpu_layers,
-            n_threads=plan.n_threads, n_threads_batch=plan.n_threads_batch, n_batch=plan.n_batch,
-            n_ubatch=plan.n_ubatch, flash_attn=plan.flash_attn, type_k=LLAMA_KV_TYPES[plan.kv_type],
-            type_v=LLAMA_KV_TYPES[plan.kv_type], use_mmap=plan.use_mmap, use_mlock=False, verbose=False)
-    except (ValueError, RuntimeError, MemoryError, OSError) as exc:
-        lines = llama_log.since(position)
-        raise AttemptFailed(llama_log.classify(lines, exc), _summary(lines, exc), lines) from exc
-    return LlamaChatBackend(llm, model_id=model_id, plan=plan)
+    with llama_log.capturing() as logged:
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=plan.context_length,
+                n_gpu_layers=-1 if plan.gpu_layers >= plan.total_layers else plan.gpu_layers,
+                n_threads=plan.n_threads, n_threads_batch=plan.n_threads_batch, n_batch=plan.n_batch,
+                n_ubatch=plan.n_ubatch, flash_attn=plan.flash_attn, type_k=LLAMA_KV_TYPES[plan.kv_type],
+                type_v=LLAMA_KV_TYPES[plan.kv_type], use_mmap=plan.use_mmap, use_mlock=False, verbose=False)
+        except (ValueError, RuntimeError, MemoryError, OSError) as exc:
+            lines = logged()
+            failure = AttemptFailed(llama_log.classify(lines, exc), _summary(lines, exc), [*lines, repr(exc)])
+        else:
+            return LlamaChatBackend(llm, model_id=model_id, plan=plan)
+    # Raised outside the except block and without the cause: the exception's traceback holds the
+    # half-built Llama (its weights, maybe VRAM), which must be freed before a smaller retry.
+    raise failure
 
 
 def _summary(lines: list[str], exc: BaseException) -> str:

@@ -151,10 +151,11 @@ class MlxChatBackend:
                 hint="Shorten the question, or load the model with a larger context length.",
                 debug_context={"prompt_tokens": len(tokens), "context_length": self.context_length},
             )
-        return self._generate(request, tokens, cancel or CancelToken(), start)
+        stop = (*request.stop, *(FALLBACK_STOP if self._plain else ()))  # read now: count_tokens also sets _plain
+        return self._generate(request, tokens, cancel or CancelToken(), start, stop)
 
     def _generate(self, request: GenerationRequest, tokens: list[int], cancel: CancelToken,
-                  start: float) -> Iterator[Chunk]:
+                  start: float, stop: tuple[str, ...]) -> Iterator[Chunk]:
         mx, mlx_lm = _import_mlx()
         from mlx_lm.sample_utils import make_sampler
 
@@ -172,7 +173,7 @@ class MlxChatBackend:
             if cancel.cancelled and done < total:
                 raise _Cancelled
 
-        held = StopTextStream((*request.stop, *(FALLBACK_STOP if self._plain else ())))
+        held = StopTextStream(stop)
         generated: list[int] = []
         completion = 0
         finish: FinishReason | None = None
