@@ -25,7 +25,7 @@ import psutil
 
 from app.core.inference import GREEDY, ChatMessage, GenerationRequest, collect
 from app.core.load_plan import LoadPlan
-from app.services.inference.loading import LLAMA_KV_TYPES, load_llama_chat
+from app.services.inference.loading import llama_settings, load_llama_chat
 from app.services.inference.memory import release_freed_memory
 
 SYSTEM = ("You are a patient programming tutor. Answer the learner's question clearly and briefly, "
@@ -181,11 +181,8 @@ def run_bench(path: Path, *, model_id: str, plan: LoadPlan, turns: int = 8, max_
         prompts = [backend._prompt_tokens(m) for m in _conversation(turns, lantern.texts)]
         lesson_tokens = backend._prompt_tokens(lesson)[0]
     lantern.peak_rss_bytes = sampler.peak
-    backend.close()
+    lantern.rss_after_unload_bytes = _unload(backend, sampler)
     del backend
-    gc.collect()
-    release_freed_memory()
-    lantern.rss_after_unload_bytes = sampler.now()
     raw_result = _run_raw(path, plan, lesson_tokens, prompts, max_tokens, sampler, progress) if raw else None
     same = None if raw_result is None else raw_result.texts == lantern.texts
     return BenchReport(model=model_id, path=str(path), plan=plan, turns=turns, max_tokens=max_tokens,
@@ -214,12 +211,7 @@ def _run_raw(path: Path, plan: LoadPlan, lesson: list[int], prompts: list[tuple[
     progress("raw llama-cpp-python: loading")
     with sampler.watch():
         started = time.perf_counter()
-        llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=plan.context_length,
-            n_gpu_layers=-1 if plan.gpu_layers >= plan.total_layers else plan.gpu_layers,
-            n_threads=plan.n_threads, n_threads_batch=plan.n_threads_batch, n_batch=plan.n_batch,
-            n_ubatch=plan.n_ubatch, flash_attn=plan.flash_attn, type_k=LLAMA_KV_TYPES[plan.kv_type],
-            type_v=LLAMA_KV_TYPES[plan.kv_type], use_mmap=plan.use_mmap, verbose=False)
+        llm = llama_cpp.Llama(model_path=str(path), **llama_settings(plan))
         result.load_s = time.perf_counter() - started
         progress("raw llama-cpp-python: prompt processing")
         started = time.perf_counter()
@@ -253,9 +245,12 @@ def _run_raw(path: Path, plan: LoadPlan, lesson: list[int], prompts: list[tuple[
             result.generation_s += (last or first) - first
             result.texts.append("".join(parts))
     result.peak_rss_bytes = sampler.peak
-    llm.close()
-    del llm
-    gc.collect()
-    release_freed_memory()
-    result.rss_after_unload_bytes = sampler.now()
+    result.rss_after_unload_bytes = _unload(llm, sampler)
     return result
+
+
+def _unload(model: Any, sampler: RssSampler) -> int:
+    """Close a model and give its memory back; the process's RSS afterwards."""
+    model.close()
+    release_freed_memory()
+    return sampler.now()

@@ -96,6 +96,15 @@ def _final_error(failure: AttemptFailed, label: str) -> Exception:
 LLAMA_KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml_type values
 
 
+def llama_settings(plan: LoadPlan) -> dict[str, Any]:
+    """`llama_cpp.Llama` keyword arguments for `plan` (also what `lantern bench` gives raw llama-cpp-python)."""
+    return {"n_ctx": plan.context_length,
+            "n_gpu_layers": -1 if plan.gpu_layers >= plan.total_layers else plan.gpu_layers,
+            "n_threads": plan.n_threads, "n_threads_batch": plan.n_threads_batch, "n_batch": plan.n_batch,
+            "n_ubatch": plan.n_ubatch, "flash_attn": plan.flash_attn, "type_k": LLAMA_KV_TYPES[plan.kv_type],
+            "type_v": LLAMA_KV_TYPES[plan.kv_type], "use_mmap": plan.use_mmap, "verbose": False}
+
+
 def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan) -> Any:
     """One attempt at loading a GGUF chat model with exactly `plan` (raises AttemptFailed)."""
     inspect_gguf_file(path)  # a damaged file fails here, clearly, before llama.cpp sees it
@@ -109,12 +118,7 @@ def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan) -> Any:
     llama_log.install()
     with llama_log.capturing() as logged:
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=plan.context_length,
-                n_gpu_layers=-1 if plan.gpu_layers >= plan.total_layers else plan.gpu_layers,
-                n_threads=plan.n_threads, n_threads_batch=plan.n_threads_batch, n_batch=plan.n_batch,
-                n_ubatch=plan.n_ubatch, flash_attn=plan.flash_attn, type_k=LLAMA_KV_TYPES[plan.kv_type],
-                type_v=LLAMA_KV_TYPES[plan.kv_type], use_mmap=plan.use_mmap, use_mlock=False, verbose=False)
+            llm = llama_cpp.Llama(model_path=str(path), use_mlock=False, **llama_settings(plan))
         except (ValueError, RuntimeError, MemoryError, OSError) as exc:
             lines = logged()
             failure = AttemptFailed(llama_log.classify(lines, exc), _summary(lines, exc), [*lines, repr(exc)])
