@@ -10,7 +10,8 @@ def lantern_home(tmp_path, monkeypatch):
     home = tmp_path / "lantern-home"
     monkeypatch.setenv("LANTERN_HOME", str(home))
     for var in ("LANTERN_OFFLINE", "LANTERN_CONTEXT_LENGTH", "LANTERN_INTENT", "LANTERN_MODELS_DIR",
-                "LANTERN_LOG_LEVEL", "LANTERN_N_THREADS", "LANTERN_GPU_LAYERS"):
+                "LANTERN_LOG_LEVEL", "LANTERN_N_THREADS", "LANTERN_GPU_LAYERS", "LANTERN_CHAT_MODEL",
+                "LANTERN_EMBEDDING_MODEL"):
         monkeypatch.delenv(var, raising=False)
     return home
 

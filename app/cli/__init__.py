@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list[Any]:
     """Command groups that live in their own module; each has register(sub, models_sub=...) and HANDLERS."""
-    from app.cli import auth, bench, models
+    from app.cli import auth, bench, courses, models
 
-    return [models, auth, bench]
+    return [models, auth, bench, courses]
 
 
 def settings_and_paths(debug: bool) -> tuple[Any, Any]:

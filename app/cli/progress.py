@@ -10,14 +10,17 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from app.core.downloads import DownloadProgress, human_bytes, human_duration
 
 
 class ProgressBar:
-    def __init__(self, label: str, *, stream: TextIO | None = None, interval_s: float = 0.12) -> None:
+    def __init__(self, label: str, *, stream: TextIO | None = None, interval_s: float = 0.12,
+                 amount: Callable[[int], str] = human_bytes) -> None:
         self.label = label
+        self.amount = amount  # how a count is shown: bytes by default, or e.g. "12 chunks"
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.interval_s = interval_s
@@ -55,7 +58,7 @@ class ProgressBar:
                 filled = int(frac * width)
                 bar = "█" * filled + "░" * (width - filled)
                 line = (f"{self.label[:28]:<28} {frac * 100:5.1f}% {bar} "
-                        f"{human_bytes(done)}/{human_bytes(total)}  {extra}")
+                        f"{self.amount(done)}/{self.amount(total)}  {extra}")
                 self.stream.write("\r\x1b[2K" + line)
                 self._drawn = True
             else:
@@ -63,7 +66,7 @@ class ProgressBar:
                 if decile == self._last_decile and not force:
                     return
                 self._last_decile = decile
-                amount = f"{human_bytes(done)}/{human_bytes(total)}"
+                amount = f"{self.amount(done)}/{self.amount(total)}"
                 self.stream.write(f"{self.label}: {frac * 100:.0f}% ({amount}) {extra}\n")
             self.stream.flush()
 

@@ -133,3 +133,18 @@ class InferenceFailed(RuntimeError, LanternError):
 
 class NotEnoughMemory(MemoryError, LanternError):
     """The model does not fit in the free memory, even with the shortest useful context."""
+
+
+class CourseInvalid(ValueError, LanternError):
+    """A course pack or folder that cannot be read: bad manifest, lesson, archive or file."""
+
+
+class CourseNotFound(KeyError, LanternError):
+    """No installed course has the given id."""
+
+    def __str__(self) -> str:
+        return LanternError.__str__(self)
+
+
+class IndexNotReady(RuntimeError, LanternError):
+    """A course has no usable search index yet (never indexed, or indexed with another embedder)."""

@@ -47,6 +47,12 @@ class LanternSettings(BaseSettings):
     max_parallel_downloads: int = Field(
         2, ge=1, le=8, description="How many files download at the same time; more queue until one finishes"
     )
+    chat_model: str | None = Field(
+        None, description="Installed model the tutor answers with. Unset: the most recently installed chat model."
+    )
+    embedding_model: str | None = Field(
+        None, description="Installed embedding model for course search. Unset: the most recently installed one."
+    )
     allow_plaintext_secrets: bool = Field(
         False, description="Where no OS keyring exists, keep tokens in a private file in the config folder (opt-in)"
     )

@@ -1,0 +1,71 @@
+"""Which installed models the course features use: the embedding model and the tutor's chat model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core.catalog import Catalog
+from app.core.errors import LanternError, ModelNotInstalled
+from app.core.installed import InstalledModel, resolve_model_ref
+from app.services.inference.llama_embedder import LlamaEmbedder, load_llama_embedder
+from app.services.knowledge.indexer import EmbedderIdentity
+
+# GGUF architectures that are text encoders (llama.cpp runs them only as embedding models). A decoder
+# embedder (e.g. a Qwen3 embedding model) is recognised by its catalog entry, or chosen explicitly with
+# the `embedding_model` setting.
+ENCODER_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3",
+                                   "modern-bert", "neo-bert", "t5encoder"})
+NO_EMBEDDER_HINT = ("Install one: `lantern models pull all-minilm-l6-v2` (22 MB, needs the internet once), or "
+                    "`lantern models import FILE.gguf` for an embedding model you already have.")
+
+
+def is_embedding_model(model: InstalledModel, catalog: Catalog) -> bool:
+    entry = next((m for m in catalog.models if m.id == model.catalog_id), None) if model.catalog_id else None
+    if entry is not None:
+        return entry.kind == "embedding"
+    return (model.architecture or "") in ENCODER_ARCHITECTURES
+
+
+def choose_embedder(models: list[InstalledModel], catalog: Catalog, *, preferred: str | None) -> InstalledModel:
+    """The `embedding_model` setting if set, else the most recently installed usable embedding model."""
+    if preferred:
+        chosen = resolve_model_ref(preferred, models)
+        if not chosen.usable:
+            raise LanternError(f"The embedding model '{chosen.id}' is not usable ({chosen.status}).",
+                               hint=f"Run `lantern models verify {chosen.id}`, or install it again.")
+        return chosen
+    usable = [m for m in models if m.usable and m.format == "gguf" and is_embedding_model(m, catalog)]
+    if not usable:
+        raise ModelNotInstalled("No embedding model is installed, so courses cannot be indexed or searched.",
+                                hint=NO_EMBEDDER_HINT)
+    return max(usable, key=lambda m: m.added_at)
+
+
+def choose_chat_model(models: list[InstalledModel], catalog: Catalog, *, preferred: str | None) -> InstalledModel:
+    """`--model` / the `chat_model` setting if set, else the most recently installed usable chat model."""
+    if preferred:
+        chosen = resolve_model_ref(preferred, models)
+        if not chosen.usable:
+            raise LanternError(f"The model '{chosen.id}' is not usable ({chosen.status}).",
+                               hint=f"Run `lantern models verify {chosen.id}`, or install it again.")
+        if is_embedding_model(chosen, catalog):
+            raise LanternError(f"'{chosen.id}' is an embedding model; it cannot answer questions.",
+                               hint="Choose a chat model (see `lantern models list`).")
+        return chosen
+    usable = [m for m in models if m.usable and not is_embedding_model(m, catalog)]
+    if not usable:
+        raise ModelNotInstalled("No chat model is installed to answer with.",
+                                hint="Install one with `lantern models install-starter` (offline) or "
+                                     "`lantern models recommend` then `lantern models pull ID`.")
+    return max(usable, key=lambda m: m.added_at)
+
+
+def embedder_identity(model: InstalledModel) -> EmbedderIdentity:
+    names = tuple(dict.fromkeys(n for n in (model.catalog_id, model.id) if n))
+    return EmbedderIdentity(model_id=model.id, pack_names=names,
+                            fingerprint=model.sha256 or f"{model.id}@{model.size_bytes}")
+
+
+def open_embedder(model: InstalledModel, *, n_threads: int | None = None) -> tuple[LlamaEmbedder, EmbedderIdentity]:
+    embedder = load_llama_embedder(Path(model.path), model_id=model.id, n_threads=n_threads)
+    return embedder, embedder_identity(model)

@@ -1,0 +1,108 @@
+"""One tutoring conversation over one course: retrieve, build the grounded prompt, stream, cite.
+
+`TutorSession.ask` yields events (plain objects, no Qt) that the CLI prints and the GUI renders:
+`Retrieved` once the passages are known, `AnswerText` pieces while the answer streams, then one
+`Answer` with the citations checked against the passages the model was actually given. The
+conversation is kept (with the context policy's first kept turn, so the KV-cache prefix stays
+stable) and feeds the next retrieval query, which is how follow-ups find their section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from app.core.context_policy import Turn, fit_to_window
+from app.core.courses import CourseChunk
+from app.core.inference import GREEDY, CancelToken, ChatBackend, GenerationRequest, GenerationStats, Sampling
+from app.core.retrieval import CoveragePolicy, retrieval_query
+from app.core.tutor import Citation, attribute, citations, not_covered_reply, tutor_prompt
+from app.services.knowledge.search import CourseSearcher, Hit
+
+PASSAGES = 4  # enough to cover a follow-up's two topics; each costs ~200 tokens of a small model's window
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    hits: list[Hit]
+    covered: bool
+    best_similarity: float | None
+
+
+@dataclass(frozen=True)
+class AnswerText:
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    covered: bool
+    # The [n] markers that point at a passage given to the model; when there are none, the passages the
+    # answer visibly draws on (Citation.inline False).
+    citations: list[Citation]
+    passages: list[CourseChunk]  # what the model was given, in prompt order ([1] is the first)
+    invalid_markers: list[int] = field(default_factory=list)
+    finish_reason: str = "stop"
+    stats: GenerationStats | None = None
+    model_id: str = ""
+    notes: tuple[str, ...] = ()
+
+
+TutorEvent = Retrieved | AnswerText | Answer
+
+
+class TutorSession:
+    def __init__(self, *, course_title: str, searcher: CourseSearcher, chat: ChatBackend, model_id: str,
+                 context_length: int, answer_tokens: int = 512, sampling: Sampling = GREEDY,
+                 passages: int = PASSAGES, coverage: CoveragePolicy | None = None) -> None:
+        self.course_title = course_title
+        self.history: list[Turn] = []
+        self._searcher = searcher
+        self._chat = chat
+        self._model_id = model_id
+        self._context_length = context_length
+        self._answer_tokens = answer_tokens
+        self._sampling = sampling
+        self._passages = passages
+        self._coverage = coverage
+        self._first_turn = 0
+
+    def ask(self, question: str, cancel: CancelToken | None = None) -> Iterator[TutorEvent]:
+        query = retrieval_query(question, [turn.user for turn in self.history])
+        result = self._searcher.search(query, k=self._passages, policy=self._coverage)
+        yield Retrieved(result.hits, result.covered, result.best_similarity)
+        chunks = [hit.chunk for hit in result.hits]
+        if not result.covered:
+            reply = not_covered_reply(self.course_title, chunks)
+            yield AnswerText(reply)
+            self.history.append(Turn(question, reply))
+            yield Answer(reply, covered=False, citations=[], passages=[], model_id=self._model_id)
+            return
+
+        parts = tutor_prompt(question, chunks, course_title=self.course_title,
+                             history=self.history)
+        trim = fit_to_window(parts, count_tokens=self._chat.count_tokens, context_length=self._context_length,
+                             answer_tokens=self._answer_tokens, min_answer_tokens=min(128, self._answer_tokens),
+                             first_turn=self._first_turn)
+        self._first_turn = trim.first_turn
+        given = chunks[:trim.kept_passages]
+        request = GenerationRequest(messages=trim.messages, sampling=self._sampling, max_tokens=trim.answer_tokens)
+        pieces: list[str] = []
+        final = None
+        for chunk in self._chat.stream(request, cancel):
+            if chunk.text:
+                pieces.append(chunk.text)
+                yield AnswerText(chunk.text)
+            if chunk.is_final:
+                final = chunk
+        text = "".join(pieces).strip()
+        valid, invalid = citations(text, given)
+        if not valid:
+            valid = attribute(text, given)
+        finish = final.finish_reason if final is not None and final.finish_reason else "stop"
+        if finish != "cancelled":
+            self.history.append(Turn(question, text))
+        yield Answer(text, covered=True, citations=valid, passages=given, invalid_markers=invalid,
+                     finish_reason=finish, stats=final.stats if final else None, model_id=self._model_id,
+                     notes=trim.notes)
