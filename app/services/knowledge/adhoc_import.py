@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environmen
 from app.core.course_format import ID_HINT, first_h1, is_valid_course_id, parse_lesson, parse_manifest, slug_for_id
 from app.core.courses import COURSE_MANIFEST, CourseManifest
 from app.core.errors import CourseInvalid, LanternError
+from app.services.knowledge.course_files import undo_fill
 
 MiB = 1024 * 1024
 MAX_SOURCE_FILE_BYTES = 50 * MiB  # a bigger "note" is a book scan or a dump: slow to convert, poor to search
@@ -60,14 +60,7 @@ def build_adhoc_course(source: Path, dest: Path, *, course_id: str | None = None
         return _build(source, dest, name=name, course_id=course_id or slug_for_id(name),
                       title=title or name, language=language)
     except BaseException:
-        if existed:
-            for child in dest.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(dest, ignore_errors=True)
+        undo_fill(dest, existed=existed)
         raise
 
 

@@ -177,15 +177,21 @@ def extract_pack(zip_path: Path, dest: Path) -> None:
                     raise translate_os_error(exc, action=f"unpack '{rel}' from '{zip_path.name}'",
                                              path=target) from exc
     except BaseException:
-        if existed:
-            for child in dest.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(dest, ignore_errors=True)
+        undo_fill(dest, existed=existed)
         raise
+
+
+def undo_fill(dest: Path, *, existed: bool) -> None:
+    """Remove what a failed extraction or build wrote: the folder's contents if it was there before
+    (it was empty), else the folder itself."""
+    if not existed:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for child in dest.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def translate_os_error(exc: OSError, *, action: str, path: Path) -> LanternError:

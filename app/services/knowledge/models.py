@@ -26,14 +26,17 @@ def is_embedding_model(model: InstalledModel, catalog: Catalog) -> bool:
     return (model.architecture or "") in ENCODER_ARCHITECTURES
 
 
+def _usable(model: InstalledModel, what: str) -> InstalledModel:
+    if not model.usable:
+        raise LanternError(f"The {what} '{model.id}' is not usable ({model.status}).",
+                           hint=f"Run `lantern models verify {model.id}`, or install it again.")
+    return model
+
+
 def choose_embedder(models: list[InstalledModel], catalog: Catalog, *, preferred: str | None) -> InstalledModel:
     """The `embedding_model` setting if set, else the most recently installed usable embedding model."""
     if preferred:
-        chosen = resolve_model_ref(preferred, models)
-        if not chosen.usable:
-            raise LanternError(f"The embedding model '{chosen.id}' is not usable ({chosen.status}).",
-                               hint=f"Run `lantern models verify {chosen.id}`, or install it again.")
-        return chosen
+        return _usable(resolve_model_ref(preferred, models), "embedding model")
     usable = [m for m in models if m.usable and m.format == "gguf" and is_embedding_model(m, catalog)]
     if not usable:
         raise ModelNotInstalled("No embedding model is installed, so courses cannot be indexed or searched.",
@@ -44,10 +47,7 @@ def choose_embedder(models: list[InstalledModel], catalog: Catalog, *, preferred
 def choose_chat_model(models: list[InstalledModel], catalog: Catalog, *, preferred: str | None) -> InstalledModel:
     """`--model` / the `chat_model` setting if set, else the most recently installed usable chat model."""
     if preferred:
-        chosen = resolve_model_ref(preferred, models)
-        if not chosen.usable:
-            raise LanternError(f"The model '{chosen.id}' is not usable ({chosen.status}).",
-                               hint=f"Run `lantern models verify {chosen.id}`, or install it again.")
+        chosen = _usable(resolve_model_ref(preferred, models), "model")
         if is_embedding_model(chosen, catalog):
             raise LanternError(f"'{chosen.id}' is an embedding model; it cannot answer questions.",
                                hint="Choose a chat model (see `lantern models list`).")
