@@ -1,9 +1,11 @@
-"""Start the desktop app: settings, logging, the window, then the device check off the GUI thread."""
+"""Start the desktop app: settings, logging, appearance, the window; then, off the GUI thread, the
+course list, the device check and the model load (MainWindow.start)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 from app.core.errors import LanternError
 
@@ -15,43 +17,41 @@ def _check_display() -> None:
                            hint="Run it from a desktop session, or use the commands (`lantern --help`).")
 
 
-def run_gui(*, debug: bool = False, quit_after_ms: int | None = None) -> int:
+def run_gui(*, debug: bool = False, quit_after_ms: int | None = None, report_startup: bool = False,
+            endpoint: str | None = None) -> int:
     _check_display()
     from PySide6.QtCore import QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.core.recommend import recommend
-    from app.services.catalog_store import default_catalog, default_performance_table
-    from app.services.hardware.profiler import capture_profile
     from app.services.logging_setup import configure_logging
     from app.services.settings_store import load_settings, paths_for
-    from app.services.storage.models_registry import measured_speeds
+    from app.ui.app_context import AppContext
+    from app.ui.i18n import install_language
     from app.ui.main_window import MainWindow
-    from app.ui.op import Op
+    from app.ui.theme import apply_appearance, is_dark
 
     settings = load_settings()
     paths = paths_for(settings).ensure()
     configure_logging(paths.log_dir, level=settings.log_level, debug=debug)
     app = QApplication.instance() or QApplication(sys.argv)
-    window = MainWindow()
+    app.setApplicationName("Lantern")
+    apply_appearance(app, theme=settings.theme, font_size=settings.font_size)  # type: ignore[arg-type]
+    install_language(app, settings.ui_language)  # type: ignore[arg-type]
+    ctx = AppContext(settings, paths, endpoint=endpoint)
+    window = MainWindow(ctx)
+    window.reader.set_dark(is_dark(app))  # type: ignore[arg-type]
+    window.chat.dark = is_dark(app)  # type: ignore[arg-type]
+    if report_startup:
+        # time.monotonic() is one system-wide clock, so the benchmark that spawned us can subtract its own
+        # reading taken just before the spawn (a process start time from psutil is only second-accurate).
+        window.shown.connect(lambda: QTimer.singleShot(0, lambda: print(
+            f"window shown at monotonic {time.monotonic():.6f}", flush=True)))
     window.show()
-
-    def check_machine() -> tuple[object, object]:
-        profile = capture_profile(paths.models_dir)
-        rec = recommend(profile, default_catalog(), table=default_performance_table(),
-                        intent=settings.intent, context_length=settings.context_length,
-                        measured_tps=measured_speeds(paths.database_file))
-        return profile, rec
-
-    def shown(result: tuple[object, object]) -> None:
-        profile, rec = result
-        window.show_profile(profile)  # type: ignore[arg-type]
-        window.show_recommendation(rec)  # type: ignore[arg-type]
-
-    Op(window, check_machine).success(shown).run()
+    window.start()
     if quit_after_ms is not None:
-        QTimer.singleShot(quit_after_ms, app.quit)
+        QTimer.singleShot(quit_after_ms, window.close)
     code = int(app.exec())
+    window.shutdown()
     # Probes are bounded in time; give a running one a moment rather than tearing it down mid-call.
     QThreadPool.globalInstance().waitForDone(5_000)
     return code

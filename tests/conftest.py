@@ -11,7 +11,8 @@ def lantern_home(tmp_path, monkeypatch):
     monkeypatch.setenv("LANTERN_HOME", str(home))
     for var in ("LANTERN_OFFLINE", "LANTERN_CONTEXT_LENGTH", "LANTERN_INTENT", "LANTERN_MODELS_DIR",
                 "LANTERN_LOG_LEVEL", "LANTERN_N_THREADS", "LANTERN_GPU_LAYERS", "LANTERN_CHAT_MODEL",
-                "LANTERN_EMBEDDING_MODEL"):
+                "LANTERN_EMBEDDING_MODEL", "LANTERN_THEME", "LANTERN_FONT_SIZE", "LANTERN_UI_LANGUAGE",
+                "LANTERN_MAX_PARALLEL_DOWNLOADS", "LANTERN_ALLOW_PLAINTEXT_SECRETS"):
         monkeypatch.delenv(var, raising=False)
     return home
 

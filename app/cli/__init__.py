@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the app window (the default when no command is given)")
     gui.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)  # smoke tests
+    gui.add_argument("--report-startup", action="store_true", help=argparse.SUPPRESS)  # benchmarks/gui.py
 
     doctor = sub.add_parser("doctor", help="what this machine has: CPU, memory, disk, GPUs, runtimes",
                             description="Probe this machine and print a readable summary, or with --json the "
@@ -125,7 +126,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.main import run_gui
 
-    return run_gui(debug=args.debug, quit_after_ms=getattr(args, "quit_after_ms", None))
+    return run_gui(debug=args.debug, quit_after_ms=getattr(args, "quit_after_ms", None),
+                   report_startup=getattr(args, "report_startup", False))
 
 
 def main(argv: list[str] | None = None) -> int:

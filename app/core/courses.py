@@ -72,6 +72,10 @@ class Course:
     def id(self) -> str:
         return self.manifest.id
 
+    @property
+    def title(self) -> str:
+        return self.manifest.title
+
     def lesson(self, lesson_id: str) -> Lesson | None:
         return next((lesson for lesson in self.lessons if lesson.id == lesson_id), None)
 

@@ -56,6 +56,13 @@ class LanternSettings(BaseSettings):
     allow_plaintext_secrets: bool = Field(
         False, description="Where no OS keyring exists, keep tokens in a private file in the config folder (opt-in)"
     )
+    theme: Literal["system", "light", "dark"] = Field(
+        "system", description="Colours: follow the system, or always light or dark"
+    )
+    font_size: int | None = Field(
+        None, ge=8, le=32, description="Text size in points for lessons and chat. Unset: the system's size"
+    )
+    ui_language: Literal["system", "en", "vi"] = Field("system", description="Language of the app's menus and messages")
 
     @classmethod
     def settings_customise_sources(

@@ -1,83 +1,390 @@
-"""The main window. For now: what this machine is and which model suits it (issue 2); the
-course reader and tutor chat arrive with the GUI issue."""
+"""The main window: courses on the left, the lesson in the middle, the tutor on the right.
+
+The toolbar picks the model and holds the offline toggle; the status bar shows the device and the
+memory in use. All service work goes through the op helper: course files and progress on the
+database worker, model loads on the model's worker; the window only ever shows results.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QPlainTextEdit,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+import logging
+from pathlib import Path
+from typing import Any
 
-from app.core.profile import GIB, DeviceProfile
-from app.core.recommend import Recommendation
-from app.core.report import VERDICT_TEXT, profile_summary
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
+
+from app import __version__
+from app.core.courses import Course
+from app.core.installed import InstalledModel
+from app.core.settings import LanternSettings
+from app.services.knowledge.models import is_embedding_model
+from app.ui.app_context import AppContext
+from app.ui.chat_panel import ChatPanel
+from app.ui.course_sidebar import CourseSidebar
 from app.ui.i18n import tr
+from app.ui.lesson_reader import LessonReaderView
+from app.ui.op import Op
+from app.ui.status_widgets import MemoryLabel, ModelPicker, OfflineToggle, device_summary
+from app.ui.tutor_controller import TutorController
 
-COLUMNS = ("Model", "Quant", "Fit", "Memory", "Tokens/s", "Download")
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    model_ready = Signal(str)      # a chat model finished loading (its id)
+    courses_ready = Signal()       # the course list is shown
+    shown = Signal()               # the first paint is done (the cold-start benchmark waits for it)
+
+    def __init__(self, ctx: AppContext) -> None:
         super().__init__()
+        self.ctx = ctx
         self.setWindowTitle(tr("Lantern"))
-        self.resize(960, 640)
-        self.profile: DeviceProfile | None = None
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        self.status_label = QLabel(tr("Checking this machine…"), central)
-        self.device_view = QPlainTextEdit(central)
-        self.device_view.setReadOnly(True)
-        self.device_view.setMaximumHeight(180)
-        self.pick_label = QLabel("", central)
-        self.pick_label.setWordWrap(True)
-        self.pick_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QTableWidget(0, len(COLUMNS), central)
-        self.table.setHorizontalHeaderLabels([tr(c) for c in COLUMNS])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        buttons = QHBoxLayout()
-        self.copy_button = QPushButton(tr("Copy diagnostics"), central)
-        self.copy_button.setEnabled(False)
-        self.copy_button.clicked.connect(self.copy_diagnostics)
-        buttons.addStretch(1)
-        buttons.addWidget(self.copy_button)
-        for widget in (self.status_label, self.device_view, self.pick_label, self.table):
-            layout.addWidget(widget)
-        layout.addLayout(buttons)
-        self.setCentralWidget(central)
+        self.resize(1280, 800)
+        self.wizard: Any = None
+        self.courses: dict[str, Course] = {}
+        self.chat_models: list[InstalledModel] = []
+        self.all_models: list[InstalledModel] = []
+        self._closing = False
 
-    def show_profile(self, profile: DeviceProfile) -> None:
-        self.profile = profile
-        self.device_view.setPlainText("\n".join(profile_summary(profile)))
-        self.copy_button.setEnabled(True)
+        self.sidebar = CourseSidebar(self)
+        self.reader = LessonReaderView(self)
+        self.chat = ChatPanel(self)
+        self.tutor = TutorController(ctx, self.chat, self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        for widget in (self.sidebar, self.reader, self.chat):
+            splitter.addWidget(widget)
+        splitter.setSizes([240, 560, 480])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
 
-    def show_recommendation(self, rec: Recommendation) -> None:
-        self.status_label.setText(tr("Models for this machine"))
-        text = rec.reason if rec.pick is None else tr("Recommended: {reason}").format(reason=rec.reason)
-        if rec.warnings:
-            text += "\n" + "\n".join(rec.warnings)
-        self.pick_label.setText(text)
-        self.table.setRowCount(len(rec.options))
-        for row, o in enumerate(rec.options):
-            runs_here = o.fit.verdict in ("full_gpu", "partial_gpu", "cpu_only")
-            verdict = tr("exceeds free disk") if runs_here and not o.disk_ok else tr(VERDICT_TEXT[o.fit.verdict])
-            tps = "" if o.fit.tokens_per_second is None else f"{o.fit.tokens_per_second:.0f}"
-            cells = (("★ " if o is rec.pick else "") + o.model.name, o.variant.quant, verdict,
-                     f"{o.fit.memory.total_bytes / GIB:.1f} GB", tps,
-                     ("~" if o.download_is_estimate else "") + f"{o.download_bytes / GIB:.1f} GB")
-            for col, value in enumerate(cells):
-                self.table.setItem(row, col, QTableWidgetItem(value))
-        self.table.resizeColumnsToContents()
+        self.sidebar.lesson_selected.connect(self.open_lesson)
+        self.reader.done_toggled.connect(self._mark_done)
+        self.reader.lesson_link.connect(self.open_lesson_at)
+        self.chat.citation_clicked.connect(self.open_lesson_at)
+        # No model switch while an answer streams from the current one.
+        self.tutor.stream_started.connect(lambda: self.model_picker.combo.setEnabled(False))
+        self.tutor.stream_ended.connect(lambda: self.model_picker.set_loading(False))
+
+        self._build_actions()
+        self._build_toolbar()
+        self._build_status_bar()
+        self.apply_offline(ctx.settings.offline)
+        ctx.on_settings_changed(self._settings_changed)
+
+    # -- chrome -----------------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu(tr("&File"))
+        self.import_course_action = file_menu.addAction(tr("Import a course…"), self.import_course)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction(tr("Quit"), self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        tools = menu.addMenu(tr("&Tools"))
+        self.setup_action = tools.addAction(tr("Setup assistant…"), self.open_wizard)
+        self.download_action = tools.addAction(tr("Download a model…"), self.open_wizard)
+        tools.addSeparator()
+        self.settings_action = tools.addAction(tr("Settings…"), self.open_settings)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        help_menu = menu.addMenu(tr("&Help"))
+        help_menu.addAction(tr("Copy diagnostics"), self.copy_diagnostics)
+        help_menu.addAction(tr("About Lantern"), self.about)
+        # Everything that opens a socket: disabled (with the reason) while offline mode is on.
+        self.network_actions: list[QAction] = [self.download_action]
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar(tr("Main"))
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        self.model_picker = ModelPicker(self)
+        self.model_picker.model_chosen.connect(self.load_model)
+        bar.addWidget(self.model_picker)
+        spacer = QWidget(self)
+        spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
+        bar.addWidget(spacer)
+        self.offline_toggle = OfflineToggle(self)
+        self.offline_toggle.setChecked(self.ctx.settings.offline)
+        self.offline_toggle.toggled.connect(self.set_offline)
+        bar.addWidget(self.offline_toggle)
+        bar.addAction(self.settings_action)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.device_label = QLabel(tr("Checking this machine…"), self)
+        self.offline_label = QLabel("", self)
+        self.memory_label = MemoryLabel(self)
+        status.addWidget(self.device_label, 1)
+        status.addPermanentWidget(self.offline_label)
+        status.addPermanentWidget(self.memory_label)
+
+    # -- start ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """After show: read courses and models, probe the machine, load the model, maybe run setup."""
+        self.refresh_courses()
+        self.refresh_models(load=True)
+        from app.services.hardware.profiler import capture_profile
+
+        def probed(profile: Any) -> None:
+            self.ctx.profile = profile
+            self.device_label.setText(device_summary(profile))
+
+        Op(self, lambda: capture_profile(self.ctx.paths.models_dir)).success(probed).run()
+        if not self.ctx.state.setup_done or self.ctx.state.pending_pulls:
+            self.open_wizard()  # first run, or a download the assistant started is waiting to resume
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.shown.emit()
+
+    def refresh_courses(self) -> None:
+        ctx = self.ctx
+
+        def load() -> tuple[list[Course], dict[str, dict[str, str]]]:
+            courses = [ctx.courses.library.load(c.id) for c in ctx.courses.library.list()]
+            return courses, {c.id: ctx.progress.states(c.id) for c in courses}
+
+        def show(result: tuple[list[Course], dict[str, dict[str, str]]]) -> None:
+            courses, states = result
+            self.courses = {c.id: c for c in courses}
+            self.sidebar.set_courses(courses, states)
+            wanted = (ctx.state.course_id, ctx.state.lesson_id)
+            reopened = bool(wanted[0] and wanted[1] and self.sidebar.select(wanted[0], wanted[1]))
+            if self.sidebar.current() is None and courses and not reopened:
+                self.sidebar.select(courses[0].id, courses[0].lessons[0].id)
+            self.courses_ready.emit()
+
+        Op(self, load).success(show).run(executor=ctx.db)
+
+    def refresh_models(self, *, load: bool = False) -> None:
+        ctx = self.ctx
+
+        def listed(models: list[InstalledModel]) -> None:
+            self.all_models = models
+            self.chat_models = [m for m in models if m.usable and not is_embedding_model(m, ctx.courses.catalog)]
+            self.model_picker.set_models(self.chat_models, loaded=ctx.host.loaded("chat"))
+            if not self.chat_models:
+                self.chat.set_notice(tr("No model is installed yet: run the setup assistant (Tools menu) to get "
+                                        "one, or use the starter model."))
+            elif load and ctx.host.loaded("chat") is None:
+                try:
+                    chosen = ctx.courses.chat_model()
+                except LookupError:
+                    chosen = self.chat_models[-1]
+                self.load_model(chosen.id)
+
+        Op(self, ctx.installed_models).success(listed).run(executor=ctx.db)
+
+    # -- model ------------------------------------------------------------------------------------
+
+    def load_model(self, model_id: str) -> None:
+        installed = next((m for m in self.chat_models if m.id == model_id), None)
+        if installed is None or self.tutor.busy:
+            self.model_picker.show_loaded(self.ctx.host.loaded("chat"))
+            return
+        self.model_picker.set_loading(True)
+        self.chat.set_notice(tr("Loading {model}…").format(model=installed.display_name))
+        self.statusBar().showMessage(tr("Loading {model}…").format(model=installed.display_name))
+
+        def loaded(result: Any) -> None:
+            self.model_picker.set_loading(False)
+            self.model_picker.show_loaded(installed.id)
+            self.chat.set_notice(result.notice)
+            self.statusBar().showMessage(tr("{model} is ready").format(model=installed.display_name), 5_000)
+            self.tutor.model_loaded(result.plan.context_length)
+            self.model_ready.emit(installed.id)
+
+        def failed(exc: Exception) -> None:
+            self.model_picker.set_loading(False)
+            self.model_picker.show_loaded(self.ctx.host.loaded("chat"))
+            self.chat.set_notice(tr("The model could not be loaded; choose another one in the toolbar."))
+            self.statusBar().clearMessage()
+            from app.ui.error_dialog import show_error
+
+            show_error(self, exc)
+
+        future = self.ctx.load_chat(installed)
+        Op(self, future.result).success(loaded).failure(failed).run()
+
+    # -- lessons ----------------------------------------------------------------------------------
+
+    def open_lesson(self, course_id: str, lesson_id: str) -> None:
+        course = self.courses.get(course_id)
+        lesson = next((x for x in course.lessons if x.id == lesson_id), None) if course else None
+        if course is None or lesson is None:
+            return
+        self.reader.show_lesson(course, lesson, done=self.sidebar.state(course_id, lesson_id) == "done")
+        self.tutor.set_course(course_id)
+        self.chat.title.setText(tr("Tutor · {course}").format(course=course.title))
+        self.ctx.state.course_id, self.ctx.state.lesson_id = course_id, lesson_id
+        if self.sidebar.state(course_id, lesson_id) is None:
+            self._store_progress(course_id, lesson_id, "opened")
+
+    def open_lesson_at(self, lesson_id: str, anchor: str) -> None:
+        """A citation or a lesson link: open that lesson (of the current course) at that section."""
+        course_id = self.reader.current_course_id or self.tutor.course_id
+        if course_id is None:
+            return
+        if self.reader.current_lesson_id != lesson_id:
+            self.sidebar.select(course_id, lesson_id)
+        if anchor:
+            self.reader.scroll_to_section(anchor)
+
+    def _mark_done(self, course_id: str, lesson_id: str, done: bool) -> None:
+        self._store_progress(course_id, lesson_id, "done" if done else "opened", downgrade=not done)
+
+    def _store_progress(self, course_id: str, lesson_id: str, state: str, *, downgrade: bool = False) -> None:
+        def store() -> str:
+            return self.ctx.progress.mark(course_id, lesson_id, state, downgrade=downgrade)  # type: ignore[arg-type]
+
+        Op(self, store).success(lambda stored: self.sidebar.set_state(course_id, lesson_id, stored)).run(
+            executor=self.ctx.db)
+
+    def import_course(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, tr("Choose a course folder (or cancel to pick a .zip pack)"))
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, tr("Choose a course pack"), "", tr("Course packs (*.zip)"))
+        if not path:
+            return
+        self.import_course_from(Path(path))
+
+    def import_course_from(self, path: Path) -> None:
+        def done(result: Any) -> None:
+            skipped = "".join(f"\n• {name}: {why}" for name, why in result.skipped)
+            self.statusBar().showMessage(tr("Imported '{title}'").format(title=result.course.title), 8_000)
+            if skipped:
+                QMessageBox.information(self, tr("Lantern"), tr("Some files were not imported:") + skipped)
+            self.refresh_courses()
+
+        (Op(self, lambda: self.ctx.courses.library.import_path(path)).success(done)
+         .with_progress(tr("Importing the course…")).run(executor=self.ctx.db))
+
+    # -- offline, settings, setup -----------------------------------------------------------------
+
+    def set_offline(self, offline: bool) -> None:
+        try:
+            self.ctx.set_offline(offline)
+        except Exception as exc:  # the settings file could not be written: keep the old state visible
+            from app.ui.error_dialog import show_error
+
+            self.offline_toggle.blockSignals(True)
+            self.offline_toggle.setChecked(not offline)
+            self.offline_toggle.blockSignals(False)
+            show_error(self, exc)
+
+    def apply_offline(self, offline: bool) -> None:
+        reason = tr("Offline mode is on: downloads and every other network action are off. Turn it off in the "
+                    "toolbar to use them.")
+        for action in self.network_actions:
+            action.setEnabled(not offline)
+            action.setToolTip(reason if offline else "")
+            action.setStatusTip(reason if offline else "")
+        self.offline_label.setText(tr("Offline: nothing leaves this computer") if offline else "")
+        if self.offline_toggle.isChecked() != offline:
+            self.offline_toggle.blockSignals(True)
+            self.offline_toggle.setChecked(offline)
+            self.offline_toggle.blockSignals(False)
+        if self.wizard is not None:
+            self.wizard.set_offline(offline)
+
+    def _settings_changed(self, settings: LanternSettings) -> None:
+        self.apply_offline(settings.offline)
+        app = QApplication.instance()
+        if app is not None:
+            from app.ui.i18n import install_language
+            from app.ui.theme import apply_appearance, is_dark
+
+            apply_appearance(app, theme=settings.theme, font_size=settings.font_size)
+            install_language(app, settings.ui_language)
+            dark = is_dark(app)
+            self.reader.set_dark(dark)
+            self.chat.dark = dark
+
+    def open_settings(self) -> None:
+        from app.ui.settings_dialog import SettingsDialog
+
+        embedders = [m.id for m in self.all_models if is_embedding_model(m, self.ctx.courses.catalog)]
+        dialog = SettingsDialog(self.ctx.settings, chat_models=[m.id for m in self.chat_models],
+                                embedding_models=embedders, parent=self)
+        self.settings_dialog = dialog
+
+        def accepted() -> None:
+            old = self.ctx.settings
+            new = dialog.result_settings()
+            try:
+                self.ctx.apply_settings(new)
+            except Exception as exc:
+                from app.ui.error_dialog import show_error
+
+                show_error(self, exc)
+                return
+            reload_fields = ("context_length", "n_threads", "gpu_layers", "chat_model")
+            if any(getattr(old, f) != getattr(new, f) for f in reload_fields) and self.ctx.host.loaded("chat"):
+                wanted = new.chat_model or self.ctx.host.loaded("chat")
+                self.model_picker.loaded_id = None
+                self.load_model(wanted)  # type: ignore[arg-type]
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+
+    def open_wizard(self) -> None:
+        from app.ui.wizard import SetupWizard
+
+        if self.wizard is not None:
+            self.wizard.raise_()
+            return
+        wizard = SetupWizard(self.ctx, self)
+        self.wizard = wizard
+        wizard.chat_model_changed.connect(self._wizard_chose_model)
+
+        def closed(_result: int) -> None:
+            self.wizard = None
+            wizard.deleteLater()
+            if not self._closing:
+                self.refresh_models(load=True)
+                self.refresh_courses()
+
+        wizard.finished.connect(closed)
+        wizard.open()
+
+    def _wizard_chose_model(self, installed: InstalledModel) -> None:
+        self.all_models = [m for m in self.all_models if m.id != installed.id] + [installed]
+        if installed.id not in {m.id for m in self.chat_models}:
+            self.chat_models.append(installed)
+            self.model_picker.set_models(self.chat_models, loaded=self.ctx.host.loaded("chat"))
+        self.chat.set_notice(None)
+        if self.ctx.host.loaded("chat") != installed.id and not self.tutor.busy:
+            self.load_model(installed.id)
+
+    # -- help -------------------------------------------------------------------------------------
 
     def copy_diagnostics(self) -> None:
-        if self.profile is not None:
-            QGuiApplication.clipboard().setText(self.profile.to_json())
+        profile = self.ctx.profile.to_json() if self.ctx.profile is not None else "{}"
+        text = (f"Lantern {__version__}\nloaded model: {self.ctx.host.loaded('chat')}\n"
+                f"offline: {self.ctx.settings.offline}\n{profile}")
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage(tr("Diagnostics copied to the clipboard"), 4_000)
+
+    def about(self) -> None:
+        QMessageBox.about(self, tr("About Lantern"), tr("Lantern {version}: an offline-first AI tutor. Models and "
+                                                        "course search run on this computer.").format(
+                                                            version=__version__))
+
+    # -- quit -------------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop what runs (generation at the next token, downloads at a checkpoint), then close models."""
+        if self._closing:
+            return
+        self._closing = True
+        Op.cancel_all()
+        self.tutor.shutdown(timeout_s)
+        if self.wizard is not None:
+            self.wizard.close()
+        self.ctx.shutdown(timeout=timeout_s)

@@ -1,13 +1,17 @@
-"""GUI tests: offscreen Qt; fail a test that leaves top-level windows open."""
+"""GUI tests: offscreen Qt; fail a test that leaves top-level windows open or Lantern worker threads running."""
 
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6", reason="GUI tests need PySide6 (core and service tests do not)")
+
+# Threads Lantern starts itself (model and database workers, downloads): all must be gone after a test.
+OUR_THREADS = ("lantern-",)
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +23,14 @@ def no_leaked_windows(qapp):
     for w in leaked:
         w.close()
     assert not leaked, f"test left windows open: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    ours = [t for t in threading.enumerate() if t not in before and t.name.startswith(OUR_THREADS)]
+    for t in ours:
+        t.join(10)  # executors let idle workers go shortly after shutdown
+    alive = [t.name for t in ours if t.is_alive()]
+    assert not alive, f"test left Lantern threads running: {alive}"

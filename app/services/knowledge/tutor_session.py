@@ -68,6 +68,10 @@ class TutorSession:
         self._coverage = coverage
         self._first_turn = 0
 
+    def close(self) -> None:
+        """Close the course index this session searches."""
+        self._searcher.close()
+
     def ask(self, question: str, cancel: CancelToken | None = None) -> Iterator[TutorEvent]:
         query = retrieval_query(question, [turn.user for turn in self.history])
         result = self._searcher.search(query, k=self._passages, policy=self._coverage)

@@ -114,8 +114,20 @@ def _v1_installed_models(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_installed_models_sha256 ON installed_models (sha256)")
 
 
+def _v2_lesson_progress(conn: Connection) -> None:
+    conn.exec_driver_sql("""
+        CREATE TABLE lesson_progress (
+            course_id VARCHAR NOT NULL,
+            lesson_id VARCHAR NOT NULL,
+            state VARCHAR NOT NULL,
+            updated_at DATETIME NOT NULL,
+            PRIMARY KEY (course_id, lesson_id)
+        )""")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_installed_models,  # 0 -> 1
+    _v2_lesson_progress,   # 1 -> 2
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,280 @@
+"""The tutor chat: a question box, and one card per answer that streams in as rendered Markdown.
+
+Each card shows the answer with clickable citations ([n] links to the lesson section), the
+sources below it, Copy and Regenerate buttons, and a badge saying which model answered, that it
+ran on this device, and how fast. The panel only displays; `TutorController` drives the session.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.courses import CourseChunk
+from app.core.tutor import passage_label
+from app.services.knowledge.tutor_session import Answer
+from app.ui.i18n import tr
+from app.ui.markdown_html import render_answer
+
+
+class _AutoHeightBrowser(QTextBrowser):
+    """A text browser as tall as its document, so the scroll area (not each card) scrolls."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(lambda _size: self._fit())
+
+    def _fit(self) -> None:
+        self.document().setTextWidth(self.viewport().width())
+        height = int(self.document().size().height()) + 6
+        if self.height() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), int(self.document().size().height()) + 6)
+
+
+class AnswerCard(QFrame):
+    """One question and its answer."""
+
+    citation_clicked = Signal(str, str)  # lesson id, section anchor
+    regenerate_clicked = Signal()
+
+    def __init__(self, question: str, *, dark: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("answerCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.question = question
+        self.text = ""
+        self.dark = dark
+        self.passages: list[CourseChunk] = []
+        self.answer: Answer | None = None
+        self._valid: set[int] = set()
+        self._dirty = False
+
+        self.question_label = QLabel(question)
+        self.question_label.setWordWrap(True)
+        self.question_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.question_label.font()
+        font.setBold(True)
+        self.question_label.setFont(font)
+        self.body = _AutoHeightBrowser(self)
+        self.body.anchorClicked.connect(self._on_link)
+        self.body.setPlaceholderText(tr("Looking in the course…"))
+        self.sources = QLabel("")
+        self.sources.setWordWrap(True)
+        self.sources.setTextFormat(Qt.TextFormat.RichText)
+        self.sources.linkActivated.connect(lambda href: self._on_link(QUrl(href)))
+        self.sources.hide()
+        self.badge = QLabel("")
+        self.badge.setObjectName("answerBadge")
+        self.badge.setStyleSheet("color: palette(mid); font-size: small;")
+        self.copy_button = QPushButton(tr("Copy"))
+        self.copy_button.setToolTip(tr("Copy the answer as Markdown"))
+        self.copy_button.clicked.connect(self.copy)
+        self.regenerate_button = QPushButton(tr("Regenerate"))
+        self.regenerate_button.setToolTip(tr("Ask the same question again"))
+        self.regenerate_button.clicked.connect(self.regenerate_clicked)
+        for button in (self.copy_button, self.regenerate_button):
+            button.setEnabled(False)
+            button.setFlat(True)
+
+        footer = QHBoxLayout()
+        footer.addWidget(self.badge, 1)
+        footer.addWidget(self.copy_button)
+        footer.addWidget(self.regenerate_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.question_label)
+        layout.addWidget(self.body)
+        layout.addWidget(self.sources)
+        layout.addLayout(footer)
+
+    # -- streaming ----------------------------------------------------------------------------------
+
+    def set_passages(self, passages: list[CourseChunk]) -> None:
+        """The passages the model is about to see: [1]..[n] become links while the answer streams."""
+        self.passages = passages
+        self._valid = set(range(1, len(passages) + 1))
+
+    def append(self, text: str) -> None:
+        self.text += text
+        self._dirty = True
+
+    def render(self) -> None:
+        """Called once per flush (not per token): re-render the Markdown so far."""
+        if self._dirty:
+            self._dirty = False
+            scroll = self.body.verticalScrollBar().value()
+            self.body.setHtml(render_answer(self.text, self._valid, dark=self.dark))
+            self.body.verticalScrollBar().setValue(scroll)
+
+    def finish(self, answer: Answer) -> None:
+        self.answer = answer
+        self.text = answer.text
+        self.passages = answer.passages
+        self._valid = {c.number for c in answer.citations if c.inline}
+        self._dirty = True
+        self.render()
+        self._show_sources(answer)
+        self._show_badge(answer)
+        self.copy_button.setEnabled(bool(self.text))
+        self.regenerate_button.setEnabled(answer.covered)
+
+    def stopped(self) -> None:
+        """Generation was stopped: keep what arrived, say so, allow a retry."""
+        self.render()
+        self.badge.setText(tr("Stopped"))
+        self.copy_button.setEnabled(bool(self.text))
+        self.regenerate_button.setEnabled(True)
+
+    def failed(self) -> None:
+        self.render()
+        self.badge.setText(tr("No answer: see the error message"))
+        self.regenerate_button.setEnabled(True)
+
+    # -- parts --------------------------------------------------------------------------------------
+
+    def _show_sources(self, answer: Answer) -> None:
+        if not answer.covered or not answer.citations:
+            self.sources.hide()
+            return
+        inline = all(c.inline for c in answer.citations)
+        head = tr("Sources") if inline else tr("Sources (drawn on, not cited by number)")
+        links = [f'<a href="cite:{c.number}">[{c.number}] {_escape(passage_label(c.chunk))}</a>'
+                 for c in answer.citations]
+        self.sources.setText(f"<b>{head}:</b><br>" + "<br>".join(links))
+        self.sources.show()
+
+    def _show_badge(self, answer: Answer) -> None:
+        parts = [answer.model_id or tr("local model"), tr("on-device")]
+        stats = answer.stats
+        if stats is not None and stats.generation_tokens_per_second:
+            parts.append(tr("{rate:.1f} tok/s").format(rate=stats.generation_tokens_per_second))
+        if answer.finish_reason == "length":
+            parts.append(tr("cut short at the length limit"))
+        if not answer.covered:
+            parts = [tr("not in this course")]
+        self.badge.setText(" · ".join(parts))
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() != "cite":
+            return
+        try:
+            number = int(url.path() or url.toString().split(":", 1)[1])
+        except ValueError:
+            return
+        if 1 <= number <= len(self.passages):
+            chunk = self.passages[number - 1]
+            self.citation_clicked.emit(chunk.lesson_id, chunk.anchor)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class ChatPanel(QWidget):
+    """Question box, Ask/Stop, and the answers so far."""
+
+    ask_requested = Signal(str)
+    stop_requested = Signal()
+    regenerate_requested = Signal(str)
+    citation_clicked = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cards: list[AnswerCard] = []
+        self.dark = False
+        self.title = QLabel(tr("Tutor"))
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.notice = QLabel("")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        holder = QWidget()
+        self.cards_layout = QVBoxLayout(holder)
+        self.cards_layout.addStretch(1)
+        self.empty = QLabel(tr("Ask about the lesson: \"what does this section mean?\", \"give me a hint\", "
+                               "\"quiz me\". Answers come from the course and cite it."))
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.cards_layout.insertWidget(0, self.empty)
+        self.scroll.setWidget(holder)
+        self.input = QPlainTextEdit(self)
+        self.input.setPlaceholderText(tr("Ask the tutor… (Ctrl+Enter to send)"))
+        self.input.setMaximumHeight(80)
+        self.ask_button = QPushButton(tr("Ask"))
+        self.ask_button.setDefault(True)
+        self.ask_button.clicked.connect(self._ask)
+        self.stop_button = QPushButton(tr("Stop"))
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop_requested)
+        QShortcut(QKeySequence("Ctrl+Return"), self.input, activated=self._ask)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.ask_button)
+        buttons.addWidget(self.stop_button)
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addLayout(buttons)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.scroll, 1)
+        layout.addLayout(row)
+
+    def set_notice(self, text: str | None) -> None:
+        """Why asking is not possible right now (no model, course not indexed), or None."""
+        self.notice.setText(text or "")
+        self.notice.setVisible(bool(text))
+
+    def set_busy(self, busy: bool) -> None:
+        self.ask_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    def add_card(self, question: str) -> AnswerCard:
+        self.empty.hide()
+        card = AnswerCard(question, dark=self.dark)
+        card.citation_clicked.connect(self.citation_clicked)
+        card.regenerate_clicked.connect(lambda: self.regenerate_requested.emit(card.question))
+        self.cards_layout.insertWidget(self.cards_layout.count() - 1, card)
+        self.cards.append(card)
+        self.scroll_to_end()
+        return card
+
+    def scroll_to_end(self) -> None:
+        bar = self.scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _ask(self) -> None:
+        question = self.input.toPlainText().strip()
+        if not question or not self.ask_button.isEnabled():
+            return
+        self.input.clear()
+        self.ask_requested.emit(question)

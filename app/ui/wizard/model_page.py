@@ -1,0 +1,292 @@
+"""Step 2: which tutor model. The recommendation (computed off the GUI thread, re-ranked by intent) with
+its reason; or keep the model already installed; or import a GGUF file; or assemble the starter model
+from its PyPI packages (works offline when they are installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from app.core.installed import InstalledModel
+from app.core.recommend import Option, Recommendation
+from app.core.settings import Intent
+from app.ui.i18n import tr
+from app.ui.op import Op
+from app.ui.wizard.ids import COURSE, DOWNLOAD
+from app.ui.wizard.option_table import OptionTable
+from app.ui.wizard.widgets import OpProgress, guarded, offline_notice, offline_text
+
+if TYPE_CHECKING:
+    from app.ui.app_context import AppContext
+
+INTENTS: tuple[tuple[Intent, str], ...] = (("chat", "General tutoring"), ("code", "Programming"),
+                                           ("multilingual", "Many languages"))
+
+
+def spec_of(option: Option) -> str:
+    """What `lantern models pull` takes for this option."""
+    return f"{option.model.id}:{option.variant.quant}"
+
+
+class ModelPage(QWizardPage):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.rec: Recommendation | None = None
+        self.keep_model: InstalledModel | None = None
+        self._ops: list[Op] = []
+        self._loaded = False
+        self._filling = False
+        self._rec_seq = 0  # only the latest re-rank is shown when the intent changes quickly
+        self.setTitle(tr("Choose the tutor's model"))
+        self.setSubTitle(tr("The model runs on this computer. The suggestion is the best one that runs well here."))
+        self.reason = QLabel(tr("Finding the models that suit this machine…"), self)
+        self.reason.setWordWrap(True)
+        self.intent = QComboBox(self)
+        for value, label in INTENTS:
+            self.intent.addItem(tr(label), value)
+        self.intent.setCurrentIndex(max(0, self.intent.findData(ctx.settings.intent)))
+        self.intent.currentIndexChanged.connect(lambda _i: self.recommend())
+        self.table = OptionTable(self)
+        self.show_all = QCheckBox(tr("Show models that will not run here"), self)
+        self.show_all.toggled.connect(self.table.set_show_all)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.download_radio = QRadioButton(tr("Download the selected model"), self)
+        self.keep_radio = QRadioButton("", self)
+        self.keep_radio.setVisible(False)
+        self.choice = QButtonGroup(self)
+        for radio in (self.download_radio, self.keep_radio):
+            self.choice.addButton(radio)
+            radio.toggled.connect(lambda _on: self.completeChanged.emit())
+        self.download_radio.setChecked(True)
+        self.import_button = QPushButton(tr("Import a GGUF file…"), self)
+        self.import_button.clicked.connect(self.import_file)
+        self.starter_button = QPushButton(tr("Use the starter model"), self)
+        self.starter_button.setToolTip(tr("Qwen2.5-Coder 0.5B (491 MB), assembled from Python packages; "
+                                          "no internet needed once they are installed."))
+        self.starter_button.clicked.connect(self.use_starter)
+        self.offline_label = offline_notice(offline_text(), self)
+        self.progress = OpProgress(self)
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel(tr("Mostly for:"), self))
+        filters.addWidget(self.intent)
+        filters.addStretch(1)
+        filters.addWidget(self.show_all)
+        others = QHBoxLayout()
+        others.addWidget(self.keep_radio)
+        others.addStretch(1)
+        others.addWidget(self.import_button)
+        others.addWidget(self.starter_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.offline_label)
+        layout.addWidget(self.reason)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.download_radio)
+        layout.addLayout(others)
+        layout.addWidget(self.progress)
+        self.set_offline(ctx.settings.offline)
+
+    # -- QWizardPage ------------------------------------------------------------------------------
+
+    def initializePage(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            self.find_installed()
+            self.recommend()
+
+    def isComplete(self) -> bool:
+        if self.busy:
+            return False
+        if self.keep_radio.isChecked():
+            return self.keep_model is not None
+        return not self.ctx.settings.offline and self.table.selected_option() is not None
+
+    def validatePage(self) -> bool:
+        from app.ui.wizard.setup_wizard import SetupWizard
+
+        wizard = self.wizard()
+        assert isinstance(wizard, SetupWizard)
+        if self.keep_radio.isChecked() and self.keep_model is not None:
+            wizard.use_chat_model(self.keep_model)
+            return True
+        option = self.table.selected_option()
+        if option is None:
+            return False
+        wizard.chat_spec = spec_of(option)
+        return True
+
+    def nextId(self) -> int:
+        return COURSE if self.keep_radio.isChecked() else DOWNLOAD
+
+    @property
+    def busy(self) -> bool:
+        return any(not op.done for op in self._ops)
+
+    def set_offline(self, offline: bool) -> None:
+        self.offline_label.setVisible(offline)
+        self.download_radio.setEnabled(not offline)
+        if offline and self.keep_model is not None:
+            self.keep_radio.setChecked(True)
+        self.completeChanged.emit()
+
+    # -- the recommendation -----------------------------------------------------------------------
+
+    def recommend(self) -> None:
+        intent: Intent = self.intent.currentData()
+        ctx = self.ctx
+        self.reason.setText(tr("Finding the models that suit this machine…"))
+        self._rec_seq += 1
+        seq = self._rec_seq
+        self._run(lambda: _recommend(ctx, intent), lambda result: self._show(result) if seq == self._rec_seq else None)
+
+    def _show(self, result: tuple[Recommendation, Any]) -> None:
+        rec, profile = result
+        if self.ctx.profile is None:
+            self.ctx.profile = profile
+        self.rec = rec
+        self._filling = True  # the pick is selected for the learner: that is not a choice to download
+        try:
+            self.table.show_recommendation(rec)
+        finally:
+            self._filling = False
+        text = rec.reason if rec.pick is None else tr("Suggested: {reason}").format(reason=rec.reason)
+        if rec.warnings:
+            text += "\n" + "\n".join(rec.warnings)
+        self.reason.setText(text)
+        self.completeChanged.emit()
+
+    def _selection_changed(self) -> None:
+        if not self._filling and self.table.selected_option() is not None and self.download_radio.isEnabled():
+            self.download_radio.setChecked(True)
+        self.completeChanged.emit()
+
+    def select(self, model_id: str, quant: str) -> bool:
+        """Select a catalog option by id and quantisation (what a learner does with a click)."""
+        row = self.table.row_of(model_id, quant)
+        if row is None or not self.table.options[row].runs:
+            return False
+        self.table.selectRow(row)
+        return True
+
+    # -- a model that is already here -------------------------------------------------------------
+
+    def find_installed(self) -> None:
+        courses = self.ctx.courses
+
+        def usable_chat() -> InstalledModel | None:
+            from app.core.errors import LanternError
+
+            try:
+                return courses.chat_model()
+            except LanternError:  # none installed, or the chosen one is gone: nothing to keep
+                return None
+
+        self._run(usable_chat, self.offer_keep, executor=self.ctx.db)
+
+    def offer_keep(self, model: InstalledModel | None, *, text: str | None = None) -> None:
+        self.keep_model = model
+        self.keep_radio.setVisible(model is not None)
+        if model is not None:
+            self.keep_radio.setText(text or tr("Keep using {name} ({id})").format(name=model.display_name, id=model.id))
+            self.keep_radio.setChecked(True)
+        self.completeChanged.emit()
+
+    def import_file(self) -> None:
+        path = self.ask_for_file()
+        if path is None:
+            return
+        from app.services.catalog_store import default_catalog
+        from app.services.models.import_for_role import import_model_for
+
+        registry, models_dir = self.ctx.models.registry, self.ctx.paths.models_dir
+
+        def work(handle: Any) -> InstalledModel:
+            return import_model_for(path, role="chat", registry=registry, catalog=default_catalog(),
+                                    models_dir=models_dir, on_progress=_reporter(handle, tr("Checking the file")))
+
+        self._run(work, self._installed, text=tr("Importing {name}…").format(name=path.name))
+
+    def ask_for_file(self) -> Path | None:
+        """The file dialog (a method of its own so tests can answer it)."""
+        name, _filter = QFileDialog.getOpenFileName(self, tr("Import a GGUF model"), str(Path.home()),
+                                                    tr("GGUF models (*.gguf)"))
+        return Path(name) if name else None
+
+    def use_starter(self) -> None:
+        from app.services.models.starter import DEFAULT_STARTER, install_starter
+
+        ctx, registry = self.ctx, self.ctx.models.registry
+
+        def work(handle: Any) -> InstalledModel:
+            return install_starter(DEFAULT_STARTER, registry=registry, models_dir=ctx.paths.models_dir,
+                                   cache_dir=ctx.paths.cache_dir, offline=ctx.settings.offline,
+                                   on_progress=_reporter(handle, tr("Assembling the starter model")))
+
+        self._run(work, self._installed, text=tr("Installing the starter model…"))
+
+    def _installed(self, model: InstalledModel) -> None:
+        self.offer_keep(model, text=tr("Use {name} ({id})").format(name=model.display_name, id=model.id))
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _run(self, fn: Any, on_success: Any, *, executor: Any = None, text: str | None = None) -> Op:
+        """Run `fn` off the GUI thread; the page re-checks what may be clicked after every op, whatever its end."""
+        op = Op(self, fn)
+
+        def succeeded(result: Any) -> None:
+            self._settled()
+            on_success(result)
+        op.success(guarded(self, succeeded)).failure(guarded(self, self._op_failed))
+        op.cancelled(guarded(self, self._settled))
+        self._ops = [o for o in self._ops if not o.done] + [op]
+        if text is not None:
+            self.progress.follow(op, text)
+        op.run(executor=executor)
+        self._settled()
+        return op
+
+    def _op_failed(self, exc: Exception) -> None:
+        from app.ui.error_dialog import show_error
+
+        self._settled()
+        show_error(self, exc)
+
+    def _settled(self) -> None:
+        busy = self.busy
+        if not busy:
+            self.progress.stop()
+        for widget in (self.import_button, self.starter_button, self.intent):
+            widget.setEnabled(not busy)
+        self.completeChanged.emit()
+
+
+def _recommend(ctx: AppContext, intent: Intent) -> tuple[Recommendation, Any]:
+    from app.core.recommend import recommend
+    from app.services.catalog_store import default_catalog, default_performance_table
+    from app.services.hardware.profiler import capture_profile
+    from app.services.storage.models_registry import measured_speeds
+
+    profile = ctx.profile or capture_profile(ctx.paths.models_dir)
+    rec = recommend(profile, default_catalog(), table=default_performance_table(), intent=intent,
+                    context_length=ctx.settings.context_length, measured_tps=measured_speeds(ctx.paths.database_file))
+    return rec, profile
+
+
+def _reporter(handle: Any, text: str) -> Any:
+    def report(done: int, total: int) -> None:
+        handle.report(done / total if total else None, text)
+    return report
