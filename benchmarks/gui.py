@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,20 +57,6 @@ def cold_start(runs: int) -> dict:
             "min_ms": min(shown), "max_ms": max(shown)}
 
 
-def _loops_pack(folder: Path) -> Path:
-    from app.services.knowledge.course_library import builtin_course_dirs
-
-    starter = next(d for d in builtin_course_dirs() if (d / "python-from-zero").is_dir()) / "python-from-zero"
-    lesson = (starter / "lessons" / "05-loops.md").read_text(encoding="utf-8")
-    lesson = "".join(line for line in lesson.splitlines(keepends=True) if not line.startswith("prerequisites:"))
-    pack = folder / "loops.zip"
-    with zipfile.ZipFile(pack, "w") as zf:
-        zf.writestr("loops/course.toml", 'id = "loops"\ntitle = "Loops in Python"\nversion = "1.0.0"\n'
-                                         'language = "en"\nlessons = ["lessons/05-loops.md"]\n')
-        zf.writestr("loops/lessons/05-loops.md", lesson)
-    return pack
-
-
 def stream_stall(model: str, question: str) -> dict:
     with tempfile.TemporaryDirectory() as home:
         os.environ["LANTERN_HOME"] = home
@@ -83,11 +68,12 @@ def stream_stall(model: str, question: str) -> dict:
         from app.services.settings_store import load_settings, paths_for
         from app.ui.app_context import AppContext
         from app.ui.main_window import MainWindow
+        from tests.support.courses import loops_pack
         from tests.support.fixture_models import fixture_model
         from tests.support.minilm_gguf import minilm_gguf
 
         for args in (["models", "import", str(minilm_gguf())], ["models", "import", str(fixture_model(model))],
-                     ["courses", "import", str(_loops_pack(Path(home)))]):
+                     ["courses", "import", str(loops_pack(Path(home)))]):
             if main(args) != 0:
                 raise SystemExit(f"setting up failed: lantern {' '.join(args)}")
         app = QApplication.instance() or QApplication(sys.argv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import types
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -104,19 +105,19 @@ def folder_problem(path: Path) -> str | None:
     return None
 
 
-class FieldEditor:
+class FieldEditor(ABC):
     """One field's widget; `value()` raises ValueError (with a message for the user) for input it refuses."""
 
     widget: QWidget
 
-    def value(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def value(self) -> Any: ...
 
-    def set_value(self, value: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def set_value(self, value: Any) -> None: ...
 
-    def on_change(self, slot: Callable[[], None]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def on_change(self, slot: Callable[[], None]) -> None: ...
 
 
 class BoolEditor(FieldEditor):

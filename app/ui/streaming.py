@@ -80,7 +80,7 @@ class EventStream(QObject):
                 if self.token.cancelled:
                     break
         except OperationCancelled:
-            pass
+            outcome = ("finished", None)  # a cancel ends the stream normally, never as a failure
         except Exception as exc:
             outcome = ("finished", None) if self.token.cancelled else ("failed", exc)
         with self._lock:

@@ -11,11 +11,11 @@ import pytest
 from app.cli import main
 from app.core.markdown_sections import section_anchors
 from app.services.knowledge.course_files import read_course
-from app.services.knowledge.course_library import builtin_course_dirs
+from tests.support.courses import loops_pack
 
 pytestmark = pytest.mark.slow
 
-STARTER = next(d for d in builtin_course_dirs() if (d / "python-from-zero").is_dir()) / "python-from-zero"
+
 
 
 @pytest.fixture
@@ -25,20 +25,8 @@ def installed_models(minilm_gguf, smollm2_gguf, capsys):
     capsys.readouterr()
 
 
-def _loops_pack(tmp_path):
-    """A one-lesson course pack (zip) made from the starter course's loops lesson."""
-    lesson = (STARTER / "lessons" / "05-loops.md").read_text(encoding="utf-8")
-    lesson = "".join(line for line in lesson.splitlines(keepends=True) if not line.startswith("prerequisites:"))
-    pack = tmp_path / "loops.zip"
-    with zipfile.ZipFile(pack, "w") as zf:
-        zf.writestr("loops/course.toml", 'id = "loops"\ntitle = "Loops in Python"\nversion = "1.0.0"\n'
-                                         'language = "en"\nlessons = ["lessons/05-loops.md"]\n')
-        zf.writestr("loops/lessons/05-loops.md", lesson)
-    return pack
-
-
 def test_import_index_and_ask_gives_a_cited_answer(tmp_path, lantern_home, installed_models, capsys):
-    assert main(["courses", "import", str(_loops_pack(tmp_path))]) == 0
+    assert main(["courses", "import", str(loops_pack(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert "Imported 'loops'" in out and "1 lesson(s) indexed" in out
 

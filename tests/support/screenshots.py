@@ -14,24 +14,9 @@ import argparse
 import os
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _loops_pack(folder: Path) -> Path:
-    from app.services.knowledge.course_library import builtin_course_dirs
-
-    starter = next(d for d in builtin_course_dirs() if (d / "python-from-zero").is_dir()) / "python-from-zero"
-    lesson = (starter / "lessons" / "05-loops.md").read_text(encoding="utf-8")
-    lesson = "".join(line for line in lesson.splitlines(keepends=True) if not line.startswith("prerequisites:"))
-    pack = folder / "loops.zip"
-    with zipfile.ZipFile(pack, "w") as zf:
-        zf.writestr("loops/course.toml", 'id = "loops"\ntitle = "Loops in Python"\nversion = "1.0.0"\n'
-                                         'language = "en"\nlessons = ["lessons/05-loops.md"]\n')
-        zf.writestr("loops/lessons/05-loops.md", lesson)
-    return pack
 
 
 def _wait(app, predicate, timeout_s: float) -> None:
@@ -55,12 +40,13 @@ def main_window_shot(app, out: Path) -> None:
     from app.services.settings_store import load_settings, paths_for
     from app.ui.app_context import AppContext
     from app.ui.main_window import MainWindow
+    from tests.support.courses import loops_pack
     from tests.support.fixture_models import fixture_model
     from tests.support.minilm_gguf import minilm_gguf
 
     home = Path(os.environ["LANTERN_HOME"])
     for args in (["models", "import", str(minilm_gguf())], ["models", "import", str(fixture_model("smollm2"))],
-                 ["courses", "import", str(_loops_pack(home))]):
+                 ["courses", "import", str(loops_pack(home))]):
         if main(args) != 0:
             raise SystemExit(f"lantern {' '.join(args)} failed")
     settings = load_settings()

@@ -14,24 +14,10 @@ from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.cli import main
-from app.services.knowledge.course_library import builtin_course_dirs
 from app.services.settings_store import load_settings, paths_for
 from app.ui.app_context import AppContext
 from app.ui.main_window import MainWindow
-
-STARTER = next(d for d in builtin_course_dirs() if (d / "python-from-zero").is_dir()) / "python-from-zero"
-
-
-def _loops_pack(tmp_path):
-    """A one-lesson course (the starter course's loops lesson) so indexing takes a second, not twenty."""
-    lesson = (STARTER / "lessons" / "05-loops.md").read_text(encoding="utf-8")
-    lesson = "".join(line for line in lesson.splitlines(keepends=True) if not line.startswith("prerequisites:"))
-    pack = tmp_path / "loops.zip"
-    with zipfile.ZipFile(pack, "w") as zf:
-        zf.writestr("loops/course.toml", 'id = "loops"\ntitle = "Loops in Python"\nversion = "1.0.0"\n'
-                                         'language = "en"\nlessons = ["lessons/05-loops.md"]\n')
-        zf.writestr("loops/lessons/05-loops.md", lesson)
-    return pack
+from tests.support.courses import loops_pack
 
 
 def make_window(qtbot, *, endpoint=None, setup_done=True, course=("loops", "05-loops")):
@@ -50,7 +36,7 @@ def tutor_home(tmp_path, lantern_home, minilm_gguf, smollm2_gguf, capsys):
     """Both real models registered and the loops course imported and indexed."""
     assert main(["models", "import", str(minilm_gguf)]) == 0
     assert main(["models", "import", str(smollm2_gguf)]) == 0
-    assert main(["courses", "import", str(_loops_pack(tmp_path))]) == 0
+    assert main(["courses", "import", str(loops_pack(tmp_path))]) == 0
     capsys.readouterr()
     return lantern_home
 
@@ -81,8 +67,8 @@ def test_streamed_answer_with_a_citation_that_opens_the_section(window, qtbot):
     card = ask(window, qtbot, "How do I stop a while loop early?")
     renders = []
     card.body.textChanged.connect(lambda: renders.append(card.body.toPlainText()))
-    with qtbot.waitSignal(window.tutor.answer_finished, timeout=120_000) as finished:
-        pass
+    finished = qtbot.waitSignal(window.tutor.answer_finished, timeout=120_000)
+    finished.wait()
     answer = finished.args[0]
     assert answer.covered and answer.text.strip() and answer.citations
     assert len(renders) >= 2, "the answer should appear in pieces while it streams"
@@ -110,54 +96,56 @@ def test_stop_during_generation_keeps_the_text_and_is_not_an_error(window, qtbot
     qtbot.waitUntil(lambda: len(card.text) > 20, timeout=60_000)
     assert window.chat.stop_button.isEnabled()
     window.chat.stop_button.click()
-    with qtbot.waitSignal(window.tutor.stream_ended, timeout=30_000):
-        pass
+    qtbot.waitSignal(window.tutor.stream_ended, timeout=30_000).wait()
     assert not window.tutor.busy and window.chat.ask_button.isEnabled() and not window.chat.stop_button.isEnabled()
     assert card.text and card.badge.text() == "Stopped"
     assert not open_dialogs(), "a stop must not show an error"
     assert window.tutor.session.history == [], "a stopped turn is not kept as conversation"
     # The model is free again: the next question is answered.
     card2 = ask(window, qtbot, "What does break do?")
-    with qtbot.waitSignal(window.tutor.answer_finished, timeout=120_000):
-        pass
+    qtbot.waitSignal(window.tutor.answer_finished, timeout=120_000).wait()
     assert card2.answer is not None and card2.answer.text
 
 
-def test_offline_toggle_disables_network_actions_and_persists(qtbot, lantern_home):
+@pytest.fixture
+def downloading(qtbot, lantern_home):
+    """A window whose download manager is fetching a 32 MB model at 2 MB/s from the loopback hub."""
+    from app.core.model_spec import parse_model_spec
     from tests.support.gguf_files import write_gguf
     from tests.support.hf_server import FakeHub
 
     with FakeHub() as hub:
-        path = write_gguf(lantern_home.parent / "big.gguf", weight_bytes=24 << 20, context_length=2048)
+        path = write_gguf(lantern_home.parent / "big.gguf", weight_bytes=32 << 20, context_length=2048)
         hub.add_file("someone/Big-GGUF", "big.gguf", path)
         hub.throttle(2 << 20)
         window = make_window(qtbot, endpoint=hub.endpoint)
-        try:
-            assert window.download_action.isEnabled() and not window.offline_toggle.isChecked()
-            from app.core.model_spec import parse_model_spec
+        acquirer = window.ctx.models.acquirer
+        job = acquirer.start(acquirer.plan(parse_model_spec("someone/Big-GGUF/big.gguf", catalog_ids=set()),
+                                           profile=None))
+        qtbot.waitUntil(lambda: job.progress.bytes_done > 0, timeout=20_000)
+        yield window, job
+        window.close()
 
-            ctx = window.ctx
-            plan = ctx.models.acquirer.plan(parse_model_spec("someone/Big-GGUF/big.gguf", catalog_ids=set()),
-                                            profile=None)
-            job = ctx.models.acquirer.start(plan)
-            qtbot.waitUntil(lambda: job.progress.bytes_done > 0, timeout=20_000)
 
-            window.offline_toggle.click()
-            assert window.offline_toggle.isChecked() and "on" in window.offline_toggle.text()
-            assert not window.download_action.isEnabled()
-            assert "Offline mode is on" in window.download_action.toolTip()
-            assert window.offline_label.text()
-            qtbot.waitUntil(lambda: job.state == "paused", timeout=20_000)  # no socket while offline
-            assert load_settings().offline is True and ctx.models.hub.offline is True
-            from app.core.errors import OfflineModeEnabled
+def test_offline_toggle_disables_network_actions_and_persists(qtbot, downloading):
+    from app.core.errors import OfflineModeEnabled
 
-            with pytest.raises(OfflineModeEnabled):
-                ctx.models.hub.refuse_if_offline("anything")
+    window, job = downloading
+    ctx = window.ctx
+    assert window.download_action.isEnabled() and not window.offline_toggle.isChecked()
+    window.offline_toggle.click()
+    assert window.offline_toggle.isChecked() and "on" in window.offline_toggle.text()
+    assert not window.download_action.isEnabled()
+    assert "Offline mode is on" in window.download_action.toolTip()
+    assert window.offline_label.text()
+    qtbot.waitUntil(lambda: job.state == "paused", timeout=20_000)  # no socket while offline
+    assert load_settings().offline is True and ctx.models.hub.offline is True
+    with pytest.raises(OfflineModeEnabled):
+        ctx.models.hub.refuse_if_offline("anything")
 
-            window.offline_toggle.click()
-            assert window.download_action.isEnabled() and load_settings().offline is False
-        finally:
-            window.close()
+    window.offline_toggle.click()
+    assert window.download_action.isEnabled() and load_settings().offline is False
+    window.close()
     # Reopened, the window starts in the persisted state.
     again = make_window(qtbot)
     try:
@@ -197,25 +185,14 @@ def test_an_error_reaches_the_dialog_with_hint_and_diagnostics(qtbot, lantern_ho
         window.close()
 
 
-def test_closing_during_a_download_pauses_it_and_keeps_the_partial(qtbot, lantern_home):
-    from app.core.model_spec import parse_model_spec
-    from tests.support.gguf_files import write_gguf
-    from tests.support.hf_server import FakeHub
-
-    with FakeHub() as hub:
-        path = write_gguf(lantern_home.parent / "big.gguf", weight_bytes=32 << 20, context_length=2048)
-        hub.add_file("someone/Big-GGUF", "big.gguf", path)
-        hub.throttle(2 << 20)
-        window = make_window(qtbot, endpoint=hub.endpoint)
-        ctx = window.ctx
-        plan = ctx.models.acquirer.plan(parse_model_spec("someone/Big-GGUF/big.gguf", catalog_ids=set()), profile=None)
-        job = ctx.models.acquirer.start(plan)
-        qtbot.waitUntil(lambda: job.progress.bytes_done > 0, timeout=20_000)
-        window.close()  # shutdown: pause downloads, close models, stop workers
-        assert job.state == "paused"
-        partials = list(ctx.models.partial_dir.glob("*.part*"))
-        assert partials, "the partial download must be kept so it resumes"
-        assert ctx.closed and not window.isVisible()
+def test_closing_during_a_download_pauses_it_and_keeps_the_partial(downloading):
+    window, job = downloading
+    ctx = window.ctx
+    window.close()  # shutdown: pause downloads, close models, stop workers
+    assert job.state == "paused"
+    partials = list(ctx.models.partial_dir.glob("*.part*"))
+    assert partials, "the partial download must be kept so it resumes"
+    assert ctx.closed and not window.isVisible()
 
 
 def test_lesson_progress_marks_persist(qtbot, lantern_home):

@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import URL, Connection, DateTime, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -350,3 +350,24 @@ def translate_errors(path: Path) -> Iterator[None]:
         yield
     except (exc.DBAPIError, sqlite3.Error) as err:
         raise _translate(err, path) from err
+
+
+class DatabaseStore:
+    """One table family of the app database: an engine opened (and migrated) once, and a short session
+    per call — reading, or writing with the write lock taken up front — so a store can be shared
+    between threads and several processes can share the file."""
+
+    def __init__(self, database_file: Path) -> None:
+        self.database_file = database_file
+        self._engine = open_database(database_file)
+        self._reader = sessionmaker(self._engine, expire_on_commit=False)
+        self._writer = sessionmaker(writing(self._engine), expire_on_commit=False)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        maker = self._writer if write else self._reader
+        with translate_errors(self.database_file), maker() as session, session.begin():
+            yield session

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Boolean, Float, Index, Integer, String, exc, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.errors import ModelAlreadyInstalled, ModelNotInstalled
 from app.core.installed import (
@@ -27,7 +25,7 @@ from app.core.installed import (
     resolve_model_ref,
     unique_model_id,
 )
-from app.services.storage.database import Base, UTCDateTime, open_database, translate_errors, writing
+from app.services.storage.database import Base, DatabaseStore, UTCDateTime
 
 
 class InstalledModelRow(Base):
@@ -80,17 +78,8 @@ def _not_installed(model_id: str) -> ModelNotInstalled:
     )
 
 
-class ModelRegistry:
+class ModelRegistry(DatabaseStore):
     """The installed models recorded in the app database at `database_file`."""
-
-    def __init__(self, database_file: Path) -> None:
-        self.database_file = database_file
-        self._engine = open_database(database_file)
-        self._reader = sessionmaker(self._engine, expire_on_commit=False)
-        self._writer = sessionmaker(writing(self._engine), expire_on_commit=False)
-
-    def close(self) -> None:
-        self._engine.dispose()
 
     def __enter__(self) -> ModelRegistry:
         return self
@@ -98,12 +87,6 @@ class ModelRegistry:
     def __exit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
-
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        maker = self._writer if write else self._reader
-        with translate_errors(self.database_file), maker() as session, session.begin():
-            yield session
 
     @staticmethod
     def _row(session: Session, model_id: str) -> InstalledModelRow:

@@ -6,16 +6,13 @@ between threads; the GUI still calls it on its database worker (DESIGN.md, "Thre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal, get_args
 
 from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.services.storage.database import Base, UTCDateTime, open_database, translate_errors, writing
+from app.services.storage.database import Base, DatabaseStore, UTCDateTime
 
 LessonState = Literal["opened", "done"]
 _RANK = {"opened": 1, "done": 2}
@@ -30,22 +27,7 @@ class LessonProgressRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ProgressStore:
-    def __init__(self, database_file: Path) -> None:
-        self.database_file = database_file
-        self._engine = open_database(database_file)
-        self._reader = sessionmaker(self._engine, expire_on_commit=False)
-        self._writer = sessionmaker(writing(self._engine), expire_on_commit=False)
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        maker = self._writer if write else self._reader
-        with translate_errors(self.database_file), maker() as session, session.begin():
-            yield session
-
+class ProgressStore(DatabaseStore):
     def states(self, course_id: str) -> dict[str, LessonState]:
         with self._session() as session:
             rows = session.scalars(select(LessonProgressRow).where(LessonProgressRow.course_id == course_id))

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,7 +24,7 @@ from app.ui.i18n import tr
 from app.ui.op import Op
 from app.ui.wizard.ids import EMBEDDER_SPEC, EMBEDDING, READY
 from app.ui.wizard.pull_panel import PullPanel
-from app.ui.wizard.widgets import OpProgress, guarded
+from app.ui.wizard.widgets import OpProgress, ask_for_gguf, guarded, import_work
 
 if TYPE_CHECKING:
     from app.services.knowledge.context import IndexStatus
@@ -187,26 +186,14 @@ class CoursePage(QWizardPage):
         path = self.ask_for_file()
         if path is None:
             return
-        from app.services.catalog_store import default_catalog
-        from app.services.models.import_for_role import import_model_for
-
-        registry, models_dir = self.ctx.models.registry, self.ctx.paths.models_dir
-
-        def work(handle: Any) -> InstalledModel:
-            def report(done: int, total: int) -> None:
-                handle.report(done / total if total else None, tr("Checking the file"))
-            return import_model_for(path, role="embedding", registry=registry, catalog=default_catalog(),
-                                    models_dir=models_dir, on_progress=report)
-
-        self._import = Op(self, work).success(guarded(self, self._imported)).failure(guarded(self, self._failed))
+        self._import = (Op(self, import_work(self.ctx, path, "embedding"))
+                        .success(guarded(self, self._imported)).failure(guarded(self, self._failed)))
         self.import_progress.follow(self._import, tr("Importing {name}…").format(name=path.name))
         self._import.run()
         self._update()
 
     def ask_for_file(self) -> Path | None:
-        name, _filter = QFileDialog.getOpenFileName(self, tr("Import a GGUF embedding model"), str(Path.home()),
-                                                    tr("GGUF models (*.gguf)"))
-        return Path(name) if name else None
+        return ask_for_gguf(self, tr("Import a GGUF embedding model"))
 
     def _imported(self, model: InstalledModel) -> None:
         self.import_progress.stop()

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -27,7 +26,15 @@ from app.ui.i18n import tr
 from app.ui.op import Op
 from app.ui.wizard.ids import COURSE, DOWNLOAD
 from app.ui.wizard.option_table import OptionTable
-from app.ui.wizard.widgets import OpProgress, guarded, offline_notice, offline_text
+from app.ui.wizard.widgets import (
+    OpProgress,
+    ask_for_gguf,
+    byte_reporter,
+    guarded,
+    import_work,
+    offline_notice,
+    offline_text,
+)
 
 if TYPE_CHECKING:
     from app.ui.app_context import AppContext
@@ -209,22 +216,12 @@ class ModelPage(QWizardPage):
         path = self.ask_for_file()
         if path is None:
             return
-        from app.services.catalog_store import default_catalog
-        from app.services.models.import_for_role import import_model_for
-
-        registry, models_dir = self.ctx.models.registry, self.ctx.paths.models_dir
-
-        def work(handle: Any) -> InstalledModel:
-            return import_model_for(path, role="chat", registry=registry, catalog=default_catalog(),
-                                    models_dir=models_dir, on_progress=_reporter(handle, tr("Checking the file")))
-
-        self._run(work, self._installed, text=tr("Importing {name}…").format(name=path.name))
+        self._run(import_work(self.ctx, path, "chat"), self._installed,
+                  text=tr("Importing {name}…").format(name=path.name))
 
     def ask_for_file(self) -> Path | None:
         """The file dialog (a method of its own so tests can answer it)."""
-        name, _filter = QFileDialog.getOpenFileName(self, tr("Import a GGUF model"), str(Path.home()),
-                                                    tr("GGUF models (*.gguf)"))
-        return Path(name) if name else None
+        return ask_for_gguf(self, tr("Import a GGUF model"))
 
     def use_starter(self) -> None:
         from app.services.models.starter import DEFAULT_STARTER, install_starter
@@ -234,7 +231,7 @@ class ModelPage(QWizardPage):
         def work(handle: Any) -> InstalledModel:
             return install_starter(DEFAULT_STARTER, registry=registry, models_dir=ctx.paths.models_dir,
                                    cache_dir=ctx.paths.cache_dir, offline=ctx.settings.offline,
-                                   on_progress=_reporter(handle, tr("Assembling the starter model")))
+                                   on_progress=byte_reporter(handle, tr("Assembling the starter model")))
 
         self._run(work, self._installed, text=tr("Installing the starter model…"))
 
@@ -285,8 +282,3 @@ def _recommend(ctx: AppContext, intent: Intent) -> tuple[Recommendation, Any]:
                     context_length=ctx.settings.context_length, measured_tps=measured_speeds(ctx.paths.database_file))
     return rec, profile
 
-
-def _reporter(handle: Any, text: str) -> Any:
-    def report(done: int, total: int) -> None:
-        handle.report(done / total if total else None, text)
-    return report

@@ -5,16 +5,43 @@ closed while a worker is still finishing)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from app.ui.i18n import tr
 from app.ui.op import Op
 
 POLL_MS = 100
+
+
+def ask_for_gguf(parent: QWidget, title: str) -> Path | None:
+    name, _filter = QFileDialog.getOpenFileName(parent, title, str(Path.home()), tr("GGUF models (*.gguf)"))
+    return Path(name) if name else None
+
+
+def byte_reporter(handle: Any, text: str) -> Callable[[int, int], None]:
+    """Turn a service's (done, total) byte callback into the op's progress."""
+    def report(done: int, total: int) -> None:
+        handle.report(done / total if total else None, text)
+    return report
+
+
+def import_work(ctx: Any, path: Path, role: str) -> Callable[[Any], Any]:
+    """The op function that imports `path` as the model for `role` ("chat" or "embedding")."""
+    from app.services.catalog_store import default_catalog
+    from app.services.models.import_for_role import import_model_for
+
+    registry, models_dir = ctx.models.registry, ctx.paths.models_dir
+
+    def work(handle: Any) -> Any:
+        return import_model_for(path, role=role, registry=registry,  # type: ignore[arg-type]
+                                catalog=default_catalog(), models_dir=models_dir,
+                                on_progress=byte_reporter(handle, tr("Checking the file")))
+    return work
 
 
 def offline_text() -> str:
