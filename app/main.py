@@ -21,9 +21,11 @@ def run_gui(*, debug: bool = False, quit_after_ms: int | None = None, report_sta
             endpoint: str | None = None) -> int:
     _check_display()
     from PySide6.QtCore import QThreadPool, QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from app.services.logging_setup import configure_logging
+    from app.services.resources import resource_path
     from app.services.settings_store import load_settings, paths_for
     from app.ui.app_context import AppContext
     from app.ui.i18n import install_language
@@ -35,6 +37,8 @@ def run_gui(*, debug: bool = False, quit_after_ms: int | None = None, report_sta
     configure_logging(paths.log_dir, level=settings.log_level, debug=debug)
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Lantern")
+    app.setDesktopFileName("lantern")  # ties the window to lantern.desktop (Linux taskbars, Wayland)
+    app.setWindowIcon(QIcon(str(resource_path("icons", "lantern.png"))))
     apply_appearance(app, theme=settings.theme, font_size=settings.font_size)  # type: ignore[arg-type]
     install_language(app, settings.ui_language)  # type: ignore[arg-type]
     ctx = AppContext(settings, paths, endpoint=endpoint)

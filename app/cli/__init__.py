@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.cli.native_alert import show_native_alert
 from app.core.errors import LanternError
+from app.services.hardware.cpu_flags import check_processor
 
 log = logging.getLogger("lantern")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_UNSUPPORTED_CPU = 3
 
 
 def add_profile_arg(parser: argparse.ArgumentParser) -> None:
@@ -138,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         handlers.update(module.HANDLERS)
     key = f"{args.command} {args.sub_command}" if getattr(args, "sub_command", None) else args.command
     handler = handlers[key]
+    refusal = check_processor()  # before anything imports NumPy, Qt or llama.cpp
+    if refusal is not None:
+        print(f"Error: {refusal.user_message}\nHint: {refusal.hint}", file=sys.stderr)
+        if handler is cmd_gui:  # an app started from a menu has no terminal to print to
+            show_native_alert("Lantern cannot start", f"{refusal.user_message}\n\n{refusal.hint}")
+        return EXIT_UNSUPPORTED_CPU
     try:
         return handler(args)
     except LanternError as exc:

@@ -148,3 +148,7 @@ class CourseNotFound(KeyError, LanternError):
 
 class IndexNotReady(RuntimeError, LanternError):
     """A course has no usable search index yet (never indexed, or indexed with another embedder)."""
+
+
+class UnsupportedProcessor(RuntimeError, LanternError):
+    """The processor lacks instructions the app's compiled parts were built for."""

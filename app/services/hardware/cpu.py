@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from app.core.cpu_support import normalise_arch
 from app.core.profile import CpuInfo
 from app.services.hardware.sysctl import sysctl_int
 
@@ -28,15 +29,6 @@ ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55"
              "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
              "0xd49": "Neoverse-N2", "0xd4f": "Neoverse-V2", "0xd80": "Cortex-A520", "0xd81": "Cortex-A720",
              "0xd82": "Cortex-X4"}
-
-
-def normalise_arch(machine: str) -> str:
-    m = machine.lower()
-    if m in ("x86_64", "amd64", "x64"):
-        return "x86_64"
-    if m in ("arm64", "aarch64", "armv8l", "arm64e"):
-        return "arm64"
-    return m
 
 
 def _features(flags: Iterable[str], table: dict[str, str]) -> tuple[str, ...]:

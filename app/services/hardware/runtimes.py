@@ -40,8 +40,9 @@ def probe_llama_cpp() -> LlamaCppRuntime:
     backends = backends_in(lib_dir) if lib_dir.is_dir() else ()
     # Loading the library is the only reliable way to ask the build itself; the profiler runs this
     # probe in a bounded thread so a slow import never delays `lantern doctor` past its limit.
-    import llama_cpp
+    from app.services.inference.llama_import import import_llama_cpp
 
+    llama_cpp = import_llama_cpp()
     gpu = bool(llama_cpp.llama_supports_gpu_offload())
     version = getattr(llama_cpp, "__version__", None) or _version("llama-cpp-python")
     return LlamaCppRuntime(installed=True, version=version, gpu_offload=gpu, backends=backends or ("cpu",))

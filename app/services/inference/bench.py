@@ -25,6 +25,7 @@ import psutil
 
 from app.core.inference import GREEDY, ChatMessage, GenerationRequest, collect
 from app.core.load_plan import LoadPlan
+from app.services.inference.llama_import import import_llama_cpp
 from app.services.inference.loading import llama_settings, load_llama_chat
 from app.services.inference.memory import release_freed_memory
 
@@ -203,7 +204,7 @@ def _run_raw(path: Path, plan: LoadPlan, lesson: list[int], prompts: list[tuple[
     Its stream does not count tokens (a chunk may hold several, and a last empty chunk carries the
     finish reason), so the count comes from the context: what was evaluated after the prompt. The
     rate is over the time from the first chunk to the last chunk that carried text."""
-    import llama_cpp
+    llama_cpp = import_llama_cpp()
 
     result = PathResult()
     greedy: dict[str, Any] = {"temperature": 0.0, "top_k": GREEDY.top_k, "top_p": GREEDY.top_p,

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import BackendUnavailable, InferenceFailed, ModelLoadFailed, OperationCancelled
+from app.core.errors import InferenceFailed, ModelLoadFailed, OperationCancelled
 from app.core.gguf import GgufHeader
 from app.core.inference import CancelToken
 from app.services.inference import llama_log
+from app.services.inference.llama_import import import_llama_cpp
 from app.services.models.gguf_file import inspect_gguf_file
 
 log = logging.getLogger(__name__)
@@ -196,11 +197,7 @@ def load_llama_embedder(path: Path, *, model_id: str, n_threads: int | None = No
     (capped at MAX_CONTEXT) as one batch: encoders need a whole sequence in one micro-batch."""
     path = Path(path)
     meta = embedding_metadata(inspect_gguf_file(path), label=model_id)
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise BackendUnavailable("llama-cpp-python is not installed, so GGUF models cannot run.",
-                                 hint="Reinstall Lantern (`pip install -e .`).") from exc
+    llama_cpp = import_llama_cpp()
     n_ctx = min(meta.context_length or MAX_CONTEXT, MAX_CONTEXT)
     threads = n_threads or default_threads()
     llama_log.install()

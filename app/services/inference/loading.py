@@ -26,6 +26,7 @@ from app.core.performance import PerformanceTable
 from app.core.profile import DeviceProfile
 from app.core.settings import LanternSettings
 from app.services.inference import llama_log
+from app.services.inference.llama_import import import_llama_cpp
 from app.services.inference.memory import release_freed_memory
 from app.services.models.gguf_file import inspect_gguf_file
 
@@ -108,11 +109,7 @@ def llama_settings(plan: LoadPlan) -> dict[str, Any]:
 def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan) -> Any:
     """One attempt at loading a GGUF chat model with exactly `plan` (raises AttemptFailed)."""
     inspect_gguf_file(path)  # a damaged file fails here, clearly, before llama.cpp sees it
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise BackendUnavailable("llama-cpp-python is not installed, so GGUF models cannot run.",
-                                 hint="Reinstall Lantern (`pip install -e .`).") from exc
+    llama_cpp = import_llama_cpp()
     from app.services.inference.llama_backend import LlamaChatBackend
 
     llama_log.install()
