@@ -60,7 +60,7 @@ def prepare_venv() -> Path:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"])
     log("== portable builds of llama-cpp-python and hnswlib (the first build compiles llama.cpp's CPU "
-        "backends for every instruction-set level: about 30 min on 2 cores; then cached)")
+        "backends for every instruction-set level: about 10 min on 2 cores; then cached)")
     wheels = [portable.build_wheel(python, wheel, log=log) for wheel in portable.portable_wheels()]
     # --force-reinstall of just these two: an earlier install (or a native wheel) must not linger.
     run([python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", *wheels])
@@ -121,7 +121,12 @@ def smoke(python: Path, bundle: Path) -> None:
     # The smoke test builds its fixture models with the test helpers, which need gguf; installed
     # only now, after PyInstaller, so it can never end up in the bundle.
     run([python, "-m", "pip", "install", "-q", "gguf>=0.17", "filelock"])
-    executable = bundle / ("lantern-cli.exe" if sys.platform == "win32" else "lantern")
+    if sys.platform == "win32":
+        executable = bundle / "lantern-cli.exe"  # the console twin of Lantern.exe
+    elif sys.platform == "darwin":
+        executable = DIST / "Lantern.app" / "Contents" / "MacOS" / "lantern"  # what the .dmg ships
+    else:
+        executable = bundle / "lantern"
     run([python, HERE / "smoke_test.py", executable], cwd=ROOT)
 
 

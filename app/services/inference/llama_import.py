@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from app.core.errors import BackendUnavailable
+from app.services.inference import llama_log
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -38,6 +39,7 @@ def import_llama_cpp() -> ModuleType:
             raise BackendUnavailable(f"llama.cpp could not be loaded ({exc}), so GGUF models cannot run.",
                                      hint=REINSTALL_HINT) from exc
         lib_dir = Path(llama_cpp.__file__).parent / "lib"
+        llama_log.install()  # ggml names the CPU backend it picked: into our log, not onto stderr
         # Through libllama's own handle: symbols then resolve in the ggml that libllama links, even
         # where the package holds a second copy of libggml under another file name.
         register_backends(bindings._lib, lib_dir)
