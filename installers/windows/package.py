@@ -89,17 +89,23 @@ def numeric_version(version: str) -> str:
     return ".".join(parts + ["0"] * (4 - len(parts)))
 
 
-def find_iscc() -> Path:
-    """ISCC.exe: LANTERN_ISCC, then PATH, then Inno Setup 6's default install folders."""
-    override = os.environ.get("LANTERN_ISCC")
+def _from_env_or_path(variable: str, tool: str) -> Path | None:
+    """The tool named by `variable` (which must exist), else the one on PATH, else None."""
+    override = os.environ.get(variable)
     if override:
         path = Path(override)
         if not path.is_file():
-            raise SystemExit(f"LANTERN_ISCC points to {path}, which does not exist")
+            raise SystemExit(f"{variable} points to {path}, which does not exist")
         return path
-    on_path = shutil.which("iscc")
-    if on_path:
-        return Path(on_path)
+    on_path = shutil.which(tool)
+    return Path(on_path) if on_path else None
+
+
+def find_iscc() -> Path:
+    """ISCC.exe: LANTERN_ISCC, then PATH, then Inno Setup 6's default install folders."""
+    given = _from_env_or_path("LANTERN_ISCC", "iscc")
+    if given:
+        return given
     candidates = [
         Path(base) / "Inno Setup 6" / "ISCC.exe"
         for base in (os.environ.get("PROGRAMFILES(X86)"), os.environ.get("PROGRAMFILES"))
@@ -121,15 +127,9 @@ def find_iscc() -> Path:
 
 def find_signtool() -> Path:
     """signtool.exe: LANTERN_SIGNTOOL, then PATH, then the newest Windows 10/11 SDK's x64 tools."""
-    override = os.environ.get("LANTERN_SIGNTOOL")
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise SystemExit(f"LANTERN_SIGNTOOL points to {path}, which does not exist")
-        return path
-    on_path = shutil.which("signtool")
-    if on_path:
-        return Path(on_path)
+    given = _from_env_or_path("LANTERN_SIGNTOOL", "signtool")
+    if given:
+        return given
     # Visual Studio's Windows SDK is installed but not on PATH outside a developer prompt.
     kits = Path(os.environ.get("PROGRAMFILES(X86)", r"C:\Program Files (x86)")) / "Windows Kits" / "10" / "bin"
     found = sorted(kits.glob("10.*/x64/signtool.exe"), key=lambda p: _version_key(p.parent.parent.name))
