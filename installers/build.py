@@ -27,6 +27,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import portable  # noqa: E402  (installers/ is a folder of scripts, not a package)
+from smoke_test import bundle_size_mb  # noqa: E402
 
 BUILD = ROOT / "build"
 DIST = ROOT / "dist"
@@ -92,12 +93,8 @@ def run_pyinstaller(python: Path) -> Path:
          "--distpath", DIST, "--workpath", BUILD / "pyinstaller", ROOT / "build.spec"], cwd=ROOT)
     bundle = DIST / "lantern"
     log(f"   built {bundle.relative_to(ROOT)} in {time.monotonic() - started:.0f} s, "
-        f"{folder_size(bundle) / 1e6:.0f} MB")
+        f"{bundle_size_mb(bundle):.0f} MB")
     return bundle
-
-
-def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def package(bundle: Path, version: str) -> list[Path]:
