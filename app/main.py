@@ -35,16 +35,17 @@ def run_gui(*, debug: bool = False, quit_after_ms: int | None = None, report_sta
     settings = load_settings()
     paths = paths_for(settings).ensure()
     configure_logging(paths.log_dir, level=settings.log_level, debug=debug)
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Lantern")
     app.setDesktopFileName("lantern")  # ties the window to lantern.desktop (Linux taskbars, Wayland)
     app.setWindowIcon(QIcon(str(resource_path("icons", "lantern.png"))))
-    apply_appearance(app, theme=settings.theme, font_size=settings.font_size)  # type: ignore[arg-type]
-    install_language(app, settings.ui_language)  # type: ignore[arg-type]
+    apply_appearance(app, theme=settings.theme, font_size=settings.font_size)
+    install_language(app, settings.ui_language)
     ctx = AppContext(settings, paths, endpoint=endpoint)
     window = MainWindow(ctx)
-    window.reader.set_dark(is_dark(app))  # type: ignore[arg-type]
-    window.chat.dark = is_dark(app)  # type: ignore[arg-type]
+    window.reader.set_dark(is_dark(app))
+    window.chat.dark = is_dark(app)
     if report_startup:
         # time.monotonic() is one system-wide clock, so the benchmark that spawned us can subtract its own
         # reading taken just before the spawn (a process start time from psutil is only second-accurate).

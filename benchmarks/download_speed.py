@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.services.downloads.hub import HubClient
 from app.services.downloads.transfer import FileTransfer
-from app.services.models.files import file_sha256
+from app.services.hashing import file_sha256
+from app.services.net import NetworkGate
 from tests.support.hf_server import FakeHub
 
 REPO = "bench/Model-GGUF"
@@ -92,7 +93,7 @@ def main() -> int:
         size = src.stat().st_size
         with FakeHub() as hub:
             info = hub.add_file(REPO, "model.gguf", src)
-            hc = HubClient(offline=False, endpoint=hub.endpoint)
+            hc = HubClient(gate=NetworkGate(offline=lambda: False), endpoint=hub.endpoint)
             remote = hc.file_metadata(REPO, "model.gguf")
             results = {"unpaced": measure(hub, hc, remote, work, src, args.runs)}
             if args.link_mb_s:

@@ -14,7 +14,11 @@ def lantern_home(tmp_path, monkeypatch):
                 "LANTERN_EMBEDDING_MODEL", "LANTERN_THEME", "LANTERN_FONT_SIZE", "LANTERN_UI_LANGUAGE",
                 "LANTERN_MAX_PARALLEL_DOWNLOADS", "LANTERN_ALLOW_PLAINTEXT_SECRETS"):
         monkeypatch.delenv(var, raising=False)
-    return home
+    from app.core import i18n
+
+    i18n.reset()  # every test starts in English, whatever language an earlier test switched to
+    yield home
+    i18n.reset()
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from typing import Any
 from app import __version__
 from app.cli.native_alert import show_native_alert
 from app.core.errors import LanternError
+from app.core.i18n import _
 from app.services.hardware.cpu_flags import check_processor
 
 log = logging.getLogger("lantern")
@@ -70,31 +71,31 @@ def _command_modules() -> list[Any]:
     return [models, auth, bench, courses]
 
 
-def settings_and_paths(debug: bool) -> tuple[Any, Any]:
+def open_services(args: argparse.Namespace) -> Any:
+    """The service container for one command: settings, logging, the message language, the paths, and
+    the device profile from `--profile FILE` when given (else this machine's, probed on first use)."""
+    from app.services.app_services import AppServices
+    from app.services.i18n_setup import install_language
     from app.services.logging_setup import configure_logging
     from app.services.settings_store import load_settings, paths_for
 
     settings = load_settings()
     paths = paths_for(settings)
-    configure_logging(paths.log_dir, level=settings.log_level, debug=debug)
-    return settings, paths
-
-
-def device_profile(args: argparse.Namespace, paths: Any) -> Any:
+    configure_logging(paths.log_dir, level=settings.log_level, debug=args.debug)
+    install_language(settings.ui_language)
+    services = AppServices(settings, paths)
     if getattr(args, "profile", None):
         from app.services.profiles import read_profile
 
-        return read_profile(args.profile)
-    from app.services.hardware.profiler import capture_profile
-
-    return capture_profile(paths.models_dir)
+        services.use_profile(read_profile(args.profile))
+    return services
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from app.core.report import profile_summary
 
-    _, paths = settings_and_paths(args.debug)
-    profile = device_profile(args, paths)
+    with open_services(args) as services:
+        profile = services.profile()
     if args.json:
         print(profile.to_json())
     else:
@@ -103,26 +104,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from app.core.recommend import recommend
     from app.core.report import recommendation_json, recommendation_table
-    from app.services.catalog_store import default_catalog, default_performance_table
-    from app.services.storage.models_registry import measured_speeds
 
-    settings, paths = settings_and_paths(args.debug)
     if args.ctx is not None and not 512 <= args.ctx <= 1_048_576:
-        raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 512 and 1048576.")
-    profile = device_profile(args, paths)
-    rec = recommend(profile, default_catalog(), table=default_performance_table(),
-                    intent=args.intent or settings.intent, context_length=args.ctx or settings.context_length,
-                    measured_tps=measured_speeds(paths.database_file))
+        raise LanternError(_("--ctx {n} is out of range.").format(n=args.ctx),
+                           hint=_("Use a context length between 512 and 1048576."))
+    with open_services(args) as services:
+        rec = services.recommend(intent=args.intent, context_length=args.ctx)
+        profile = services.profile()
     if args.json:
         print(json.dumps(recommendation_json(rec, profile), indent=2))
         return 0
     print("\n".join(recommendation_table(rec, limit=None if args.all else 15)))
     print()
-    print(("Recommended: " if rec.pick else "") + rec.reason)
+    print((_("Recommended: ") if rec.pick else "") + rec.reason)
     for w in rec.warnings:
-        print(f"Warning: {w}")
+        print(_("Warning: {w}").format(w=w))
     return 0
 
 
@@ -143,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = handlers[key]
     refusal = check_processor()  # before anything imports NumPy, Qt or llama.cpp
     if refusal is not None:
-        print(f"Error: {refusal.user_message}\nHint: {refusal.hint}", file=sys.stderr)
+        print(f"Error: {refusal.user_message}\nHint: {refusal.hint}", file=sys.stderr)  # before any catalog loads
         if handler is cmd_gui:  # an app started from a menu has no terminal to print to
             show_native_alert("Lantern cannot start", f"{refusal.user_message}\n\n{refusal.hint}")
         return EXIT_UNSUPPORTED_CPU
@@ -152,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     except LanternError as exc:
         if args.debug:
             log.exception("command failed")
-        print(f"Error: {exc.user_message}", file=sys.stderr)
+        print(_("Error: {message}").format(message=exc.user_message), file=sys.stderr)
         if exc.hint:
-            print(f"Hint: {exc.hint}", file=sys.stderr)
+            print(_("Hint: {hint}").format(hint=exc.hint), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

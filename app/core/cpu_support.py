@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from app.core.errors import UnsupportedProcessor
+from app.core.i18n import _
 
 REQUIRED_FEATURES: dict[str, tuple[str, ...]] = {"x86_64": ("ssse3", "sse4_1", "sse4_2", "popcnt")}
 FEATURE_NAMES = {"ssse3": "SSSE3", "sse4_1": "SSE4.1", "sse4_2": "SSE4.2", "popcnt": "POPCNT"}
@@ -36,9 +37,9 @@ def missing_features(arch: str, flags: Iterable[str] | None) -> tuple[str, ...]:
 
 def unsupported_processor(missing: tuple[str, ...], brand: str | None = None) -> UnsupportedProcessor:
     names = ", ".join(FEATURE_NAMES.get(f, f.upper()) for f in missing)
-    which = f"This processor ({brand})" if brand else "This processor"
+    which = _("This processor ({brand})").format(brand=brand) if brand else _("This processor")
     return UnsupportedProcessor(
-        f"Lantern cannot run on this computer. {which} lacks {names}, which Lantern's built-in AI and "
-        "search libraries need (they are in almost every PC made since 2010).",
-        hint="Use Lantern on a newer computer. If you are sure this processor has these instructions "
-             "(a virtual machine can hide them), set LANTERN_SKIP_CPU_CHECK=1 to start anyway.")
+        _("Lantern cannot run on this computer. {which} lacks {names}, which Lantern's built-in AI and search "
+          "libraries need (they are in almost every PC made since 2010).").format(which=which, names=names),
+        hint=_("Use Lantern on a newer computer. If you are sure this processor has these instructions "
+               "(a virtual machine can hide them), set LANTERN_SKIP_CPU_CHECK=1 to start anyway."))

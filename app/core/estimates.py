@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.core.catalog import CatalogModel, Variant, estimated_size_bytes
+from app.core.i18n import _
 from app.core.performance import PerformanceTable
 from app.core.profile import GIB, MIB, DeviceProfile, GpuInfo
 from app.core.quant import QUANTS, quant
@@ -157,13 +158,13 @@ def runtime_problem(profile: DeviceProfile, model: CatalogModel, variant: Varian
         return model.unsupported_reason
     if variant.format == "mlx":
         if profile.apple is None:
-            return "MLX runs only on Apple Silicon"
+            return _("MLX runs only on Apple Silicon")
         if not profile.runtimes.mlx.can_run:
-            return profile.runtimes.mlx.reason or "MLX cannot run on this Mac"
+            return profile.runtimes.mlx.reason or _("MLX cannot run on this Mac")
         return None
     rt = profile.runtimes.llama_cpp
     if not rt.installed:
-        return "llama-cpp-python is not installed"
+        return _("llama-cpp-python is not installed")
     return None
 
 
@@ -213,16 +214,18 @@ class _Planner:
             return self.done("runtime_unavailable", reason=problem)
         if self.context_length > self.model.max_context:
             return self.done("context_too_short",
-                             reason=f"supports at most {self.model.max_context:,} tokens of context")
+                             reason=_("supports at most {max_context:,} tokens of context").format(
+                                      max_context=self.model.max_context))
         if self.ram_free is None:
-            return self.done("too_large", reason="free memory could not be measured, so nothing can be judged to fit")
+            return self.done("too_large",
+                             reason=_("free memory could not be measured, so nothing can be judged to fit"))
         if self.profile.apple is not None and (self.variant.format == "mlx"
                                                or self.profile.runtimes.llama_cpp.gpu_offload is not False):
             fit = self.on_apple_gpu()
             if fit is not None:
                 return fit
         if self.variant.format == "mlx":
-            return self.done("runtime_unavailable", reason="MLX runs only on Apple Silicon")
+            return self.done("runtime_unavailable", reason=_("MLX runs only on Apple Silicon"))
         gpu_fits = [f for f in (self.on_cuda_gpu(g) for g in cuda_gpus(self.profile)) if f is not None]
         if gpu_fits:  # several GPUs: the placement that runs fastest
             return max(gpu_fits, key=lambda f: f.tokens_per_second or 0.0)
@@ -238,11 +241,13 @@ class _Planner:
         if budget is not None and total <= budget and self.cpu_need <= self.ram_free:
             tps = self.speed.tokens_per_second(gpu_bytes=self.read_bytes, cpu_bytes=0, gpu=None)
             return self.done("full_gpu", gpu_layers=self.layers, ram=self.cpu_need, vram=total, tps=tps, device=label,
-                             reason=f"fits in the GPU's share of unified memory ({_gb(total)} of {_gb(budget)})")
+                             reason=_("fits in the GPU's share of unified memory ({total} of {budget})").format(
+                                      total=_gb(total), budget=_gb(budget)))
         if self.variant.format == "mlx":
-            may_use = "an unknown amount" if budget is None else _gb(budget)
+            may_use = _("an unknown amount") if budget is None else _gb(budget)
             return self.done("too_large", ram=self.cpu_need, vram=total, device=label,
-                             reason=f"needs {_gb(total)}; the GPU may use {may_use} now")
+                             reason=_("needs {total}; the GPU may use {may_use} now").format(
+                                      total=_gb(total), may_use=may_use))
         return None
 
     def on_cuda_gpu(self, gpu: GpuInfo) -> Fit | None:
@@ -253,7 +258,8 @@ class _Planner:
             tps = self.speed.tokens_per_second(gpu_bytes=self.read_bytes, cpu_bytes=0, gpu=gpu)
             return self.done("full_gpu", gpu_layers=layers, ram=APP_RAM_OVERHEAD, vram=mem.total_bytes, tps=tps,
                              device=gpu.name, gpu=gpu,
-                             reason=f"fits fully in free VRAM ({_gb(mem.total_bytes)} of {_gb(vram)} usable)")
+                             reason=_("fits fully in free VRAM ({total_bytes} of {vram} usable)").format(
+                                      total_bytes=_gb(mem.total_bytes), vram=_gb(vram)))
         # Partial offload: repeating layers (weights + their KV) go to the GPU, the rest stays on the CPU.
         non_layer = min(mem.weights_bytes // 2, int(2 * self.model.vocab_size * self.model.hidden_size
                                                     * self.bpw / 8))
@@ -270,23 +276,25 @@ class _Planner:
                                            gpu=gpu)
         return self.done("partial_gpu", gpu_layers=k, ram=ram_need, vram=int(k * per_layer + mem.compute_bytes),
                          tps=tps, device=gpu.name, gpu=gpu,
-                         reason=f"{k} of {layers} layers fit in free VRAM ({_gb(vram)} usable); "
-                                "the rest runs on the CPU")
+                         reason=_("{k} of {layers} layers fit in free VRAM ({vram} usable); the rest runs on the "
+                                  "CPU").format(k=k, layers=layers, vram=_gb(vram)))
 
     def on_cpu(self) -> Fit:
         assert self.ram_free is not None
         if self.cpu_need > self.ram_free:
             return self.done("too_large", ram=self.cpu_need,
-                             reason=f"needs {_gb(self.cpu_need)}; this machine has {_gb(self.ram_free)} free RAM")
+                             reason=_("needs {cpu_need}; this machine has {ram_free} free RAM").format(
+                                      cpu_need=_gb(self.cpu_need), ram_free=_gb(self.ram_free)))
         tps = self.speed.tokens_per_second(gpu_bytes=0, cpu_bytes=self.read_bytes, gpu=None)
-        why = "runs on the CPU"
+        why = _("runs on the CPU")
         gpus = cuda_gpus(self.profile)
         if gpus:
-            why += f" (too large for the {_gb(max(usable_vram(g) for g in gpus))} of usable VRAM)"
+            why += _(" (too large for the {vram} of usable VRAM)").format(vram=_gb(max(usable_vram(g) for g in gpus)))
         elif self.profile.nvidia_gpus and self.profile.runtimes.llama_cpp.gpu_offload is False:
-            why += " (the installed llama.cpp build has no GPU support)"
+            why += _(" (the installed llama.cpp build has no GPU support)")
         return self.done("cpu_only", ram=self.cpu_need, tps=tps, device="CPU",
-                         reason=f"{why}; needs {_gb(self.cpu_need)} of {_gb(self.ram_free)} free RAM")
+                         reason=_("{why}; needs {cpu_need} of {ram_free} free RAM").format(
+                                  why=why, cpu_need=_gb(self.cpu_need), ram_free=_gb(self.ram_free)))
 
 
 def _gb(n: float) -> str:

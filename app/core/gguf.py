@@ -34,6 +34,7 @@ from app.core.gguf_cursor import (
     damaged,
     invalid,
 )
+from app.core.i18n import N_, _
 
 __all__ = [
     "DAMAGED_HINT", "DOWNLOAD_AGAIN", "MAX_HEADER_BYTES", "GgufArray", "GgufHeader", "GgufLongString",
@@ -52,7 +53,7 @@ MAX_DIMS = 4                       # GGML_MAX_DIMS
 MAX_NESTING = 8
 INT64_MAX = (1 << 63) - 1
 
-CHOOSE_GGUF = "Choose a model file in llama.cpp's GGUF format (its name ends in .gguf)."
+CHOOSE_GGUF = N_("Choose a model file in llama.cpp's GGUF format (its name ends in .gguf).")
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ class GgufHeader:
 def _string(cur: Cursor, what: str, *, max_len: int) -> str | GgufLongString:
     n = cur.u64()
     if n > cur.room():
-        raise damaged(cur.source, f"{what} claims to be {n:,} bytes long, more than a GGUF header may hold",
+        raise damaged(cur.source, _("{what} claims to be {n:,} bytes long, more than a GGUF header may hold").format(
+                                    what=what, n=n),
                       offset=cur.pos)
     if n > max_len:
         cur.skip(n)
@@ -223,30 +225,34 @@ def _string(cur: Cursor, what: str, *, max_len: int) -> str | GgufLongString:
 def _name(cur: Cursor, what: str) -> str:
     value = _string(cur, what, max_len=MAX_NAME_BYTES)
     if isinstance(value, GgufLongString):
-        raise damaged(cur.source, f"{what} is {value.length:,} bytes long", offset=cur.pos)
+        raise damaged(cur.source, _("{what} is {length:,} bytes long").format(
+                                    what=what, length=value.length), offset=cur.pos)
     return value
 
 
 def _read_value(cur: Cursor, vtype: int, key: str, depth: int = 0) -> MetaValue:
     spec = _VALUE_TYPES.get(vtype)
     if spec is None:
-        raise damaged(cur.source, f"metadata key '{key}' has unknown value type {vtype}", offset=cur.pos)
-    _, fmt, size = spec
+        raise damaged(cur.source, _("metadata key '{key}' has unknown value type {vtype}").format(
+                                    key=key, vtype=vtype), offset=cur.pos)
+    _name, fmt, size = spec
     if fmt is not None:
         value = cur.unpack("<" + fmt, size)
         return bool(value) if vtype == _BOOL else value
     if vtype == _STRING:
-        return _string(cur, f"the value of '{key}'", max_len=MAX_KEPT_STRING)
+        return _string(cur, _("the value of '{key}'").format(key=key), max_len=MAX_KEPT_STRING)
     if depth >= MAX_NESTING:
-        raise damaged(cur.source, f"metadata key '{key}' nests arrays more than {MAX_NESTING} deep")
+        raise damaged(cur.source, _("metadata key '{key}' nests arrays more than {max_nesting} deep").format(
+                                    key=key, max_nesting=MAX_NESTING))
     etype, length = cur.u32(), cur.u64()
     espec = _VALUE_TYPES.get(etype)
     if espec is None:
-        raise damaged(cur.source, f"metadata key '{key}' is an array of unknown type {etype}", offset=cur.pos)
+        raise damaged(cur.source, _("metadata key '{key}' is an array of unknown type {etype}").format(
+                                    key=key, etype=etype), offset=cur.pos)
     ename, efmt, esize = espec
     if length * esize > cur.room():
-        raise damaged(cur.source, f"metadata key '{key}' claims an array of {length:,} items, "
-                      "more than a GGUF header may hold", offset=cur.pos)
+        raise damaged(cur.source, _("metadata key '{key}' claims an array of {length:,} items, more than a GGUF "
+                                    "header may hold").format(key=key, length=length), offset=cur.pos)
     keep = length <= (MAX_KEPT_NUMBERS if efmt is not None and etype != _BOOL else MAX_KEPT_ARRAY)
     if efmt is not None:
         if not keep:
@@ -255,8 +261,8 @@ def _read_value(cur: Cursor, vtype: int, key: str, depth: int = 0) -> MetaValue:
         items = list(struct.unpack(f"<{length}{efmt}", cur.take(length * esize)))
         return [bool(v) for v in items] if etype == _BOOL else items
     if keep:
-        return [_read_value(cur, etype, key, depth + 1) for _ in range(length)]
-    for _ in range(length):
+        return [_read_value(cur, etype, key, depth + 1) for _i in range(length)]
+    for _i in range(length):
         _read_value(cur, etype, key, depth + 1)
     return GgufArray(ename, length)
 
@@ -268,32 +274,38 @@ def _check_signature(cur: Cursor, source: str, file_size: int | None) -> int:
         size = cur.eof if cur.eof is not None else file_size
         if size is None or size >= 4:
             raise
-        what = "it is empty" if size == 0 else f"it is only {size} bytes long"
-        raise invalid(source, f"'{source}' is not a GGUF model file: {what}.", CHOOSE_GGUF) from None
+        what = _("it is empty") if size == 0 else _("it is only {size} bytes long").format(size=size)
+        raise invalid(source, _("'{source}' is not a GGUF model file: {what}.").format(
+                                source=source, what=what), _(CHOOSE_GGUF)) from None
     if magic in (b"lmgg", b"fmgg", b"tjgg"):
-        raise invalid(source, f"'{source}' is an old GGML model file, the format GGUF replaced in 2023.",
-                      "Download the GGUF version of this model.")
+        raise invalid(source, _("'{source}' is an old GGML model file, the format GGUF replaced in 2023.").format(
+                                source=source),
+                      _("Download the GGUF version of this model."))
     if magic != GGUF_MAGIC:
-        raise invalid(source, f"'{source}' is not a GGUF model file: it does not start with the GGUF signature.",
-                      CHOOSE_GGUF, magic=magic.hex())
+        raise invalid(source, _("'{source}' is not a GGUF model file: it does not start with the GGUF "
+                                "signature.").format(source=source),
+                      _(CHOOSE_GGUF), magic=magic.hex())
     version = cur.u32()
     if version in (2, 3):
         return version
     if version == 1:
-        raise invalid(source, f"'{source}' is a GGUF version 1 file, which llama.cpp no longer reads.",
-                      "Download a newer conversion of this model (GGUF version 2 or 3).")
+        raise invalid(source, _("'{source}' is a GGUF version 1 file, which llama.cpp no longer reads.").format(
+                                source=source),
+                      _("Download a newer conversion of this model (GGUF version 2 or 3)."))
     if int.from_bytes(version.to_bytes(4, "little"), "big") in (2, 3):
-        raise invalid(source, f"'{source}' is a big-endian GGUF file, which Lantern cannot use.",
-                      "Download the ordinary (little-endian) GGUF file of this model.")
-    raise invalid(source, f"'{source}' says it is GGUF version {version}, which Lantern does not know.",
-                  "The file may be damaged, or newer than this Lantern: download it again, or update Lantern.",
+        raise invalid(source, _("'{source}' is a big-endian GGUF file, which Lantern cannot use.").format(
+                                source=source),
+                      _("Download the ordinary (little-endian) GGUF file of this model."))
+    raise invalid(source, _("'{source}' says it is GGUF version {version}, which Lantern does not know.").format(
+                            source=source, version=version),
+                  _("The file may be damaged, or newer than this Lantern: download it again, or update Lantern."),
                   version=version)
 
 
 def _alignment(metadata: Mapping[str, MetaValue], source: str) -> int:
     value = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value & (value - 1) or value > 1 << 30:
-        raise damaged(source, f"its data alignment ({value!r}) is not a power of two")
+        raise damaged(source, _("its data alignment ({value!r}) is not a power of two").format(value=value))
     return value
 
 
@@ -301,30 +313,35 @@ def _tensor_info(cur: Cursor, alignment: int, source: str) -> GgufTensorInfo:
     name = _name(cur, "a tensor name")
     n_dims = cur.u32()
     if n_dims > MAX_DIMS:
-        raise damaged(source, f"tensor '{name}' claims {n_dims} dimensions (at most {MAX_DIMS})")
-    shape = tuple(cur.u64() for _ in range(n_dims))
+        raise damaged(source, _("tensor '{name}' claims {n_dims} dimensions (at most {max_dims})").format(
+                                name=name, n_dims=n_dims, max_dims=MAX_DIMS))
+    shape = tuple(cur.u64() for _i in range(n_dims))
     type_id, offset = cur.u32(), cur.u64()
     gtype = GGML_TYPES.get(type_id)
     if gtype is None:
         if type_id in REMOVED_GGML_TYPES:
-            raise invalid(source, f"'{source}' stores tensor '{name}' as {REMOVED_GGML_TYPES[type_id]}, a type "
-                          "llama.cpp no longer reads.",
-                          "Download the model in a current quantisation such as Q4_0 or Q4_K_M.", ggml_type=type_id)
-        raise invalid(source, f"'{source}' stores tensor '{name}' in tensor type {type_id}, which this version of "
-                      "Lantern does not know.", "Update Lantern (and its llama.cpp), or choose the model in a "
-                      "common quantisation such as Q4_K_M.", ggml_type=type_id)
+            raise invalid(source, _("'{source}' stores tensor '{name}' as {removed_ggml_types}, a type llama.cpp no "
+                                    "longer reads.").format(
+                                    source=source, name=name, removed_ggml_types=REMOVED_GGML_TYPES[type_id]),
+                          _("Download the model in a current quantisation such as Q4_0 or Q4_K_M."), ggml_type=type_id)
+        raise invalid(source, _("'{source}' stores tensor '{name}' in tensor type {type_id}, which this version of "
+                                "Lantern does not know.").format(
+                                source=source, name=name, type_id=type_id),
+                      _("Update Lantern (and its llama.cpp), or choose the model in a common quantisation such as "
+                        "Q4_K_M."), ggml_type=type_id)
     n_elements = 1
     for d in shape:
         n_elements *= d
         if n_elements > INT64_MAX:
-            raise damaged(source, f"tensor '{name}' has an impossible shape {shape}")
+            raise damaged(source, _("tensor '{name}' has an impossible shape {shape}").format(name=name, shape=shape))
     row = shape[0] if shape else 1
     if row % gtype.block_size:
-        raise damaged(source, f"tensor '{name}' has rows of {row} values, not a multiple of the "
-                      f"{gtype.name} block size {gtype.block_size}")
+        raise damaged(source, _("tensor '{name}' has rows of {row} values, not a multiple of the {type} block size "
+                                "{block_size}").format(
+                                name=name, row=row, type=gtype.name, block_size=gtype.block_size))
     if offset % alignment:
-        raise damaged(source, f"tensor '{name}' starts at offset {offset:,}, which is not a multiple of the "
-                      f"file's alignment ({alignment})")
+        raise damaged(source, _("tensor '{name}' starts at offset {offset:,}, which is not a multiple of the file's "
+                                "alignment ({alignment})").format(name=name, offset=offset, alignment=alignment))
     n_bytes = n_elements // gtype.block_size * gtype.type_size
     return GgufTensorInfo(name=name, shape=shape, ggml_type=type_id, offset=offset, n_bytes=n_bytes)
 
@@ -336,25 +353,26 @@ def parse_gguf_header(read_at: ReadAt, *, file_size: int | None, source: str) ->
     version = _check_signature(cur, source, file_size)
     n_tensors, n_kv = cur.u64(), cur.u64()
     if n_tensors > MAX_TENSORS:
-        raise damaged(source, f"its header claims {n_tensors:,} tensors", tensor_count=n_tensors)
+        raise damaged(source, _("its header claims {n_tensors:,} tensors").format(
+                                n_tensors=n_tensors), tensor_count=n_tensors)
     if n_kv > MAX_KV:
-        raise damaged(source, f"its header claims {n_kv:,} metadata entries", kv_count=n_kv)
+        raise damaged(source, _("its header claims {n_kv:,} metadata entries").format(n_kv=n_kv), kv_count=n_kv)
     metadata: dict[str, MetaValue] = {}
     for i in range(n_kv):
-        cur.where = f"metadata entry {i + 1} of {n_kv}"
+        cur.where = _("metadata entry {i} of {n_kv}").format(i=i + 1, n_kv=n_kv)
         key = _name(cur, "a metadata key")
         value = _read_value(cur, cur.u32(), key)
         if key in metadata:
-            raise damaged(source, f"metadata key '{key}' appears twice")
+            raise damaged(source, _("metadata key '{key}' appears twice").format(key=key))
         metadata[key] = value
     alignment = _alignment(metadata, source)
     tensors: list[GgufTensorInfo] = []
     names: set[str] = set()
     for i in range(n_tensors):
-        cur.where = f"tensor info {i + 1} of {n_tensors}"
+        cur.where = _("tensor info {i} of {n_tensors}").format(i=i + 1, n_tensors=n_tensors)
         info = _tensor_info(cur, alignment, source)
         if info.name in names:
-            raise damaged(source, f"tensor '{info.name}' appears twice")
+            raise damaged(source, _("tensor '{name}' appears twice").format(name=info.name))
         names.add(info.name)
         tensors.append(info)
     data_offset = -(-cur.pos // alignment) * alignment
@@ -371,14 +389,18 @@ def check_tensor_bounds(header: GgufHeader, file_size: int, *, source: str) -> N
         end = start + t.n_bytes
         if end > file_size:
             if t.offset == expected:
-                raise invalid(source, f"'{source}' is incomplete: tensor '{t.name}' ends at byte {end:,} but the "
-                              f"file has only {file_size:,} bytes.", DOWNLOAD_AGAIN,
+                raise invalid(source, _("'{source}' is incomplete: tensor '{name}' ends at byte {end:,} but the "
+                                        "file has only {file_size:,} bytes.").format(
+                                        source=source, name=t.name, end=end, file_size=file_size), _(DOWNLOAD_AGAIN),
                               tensor=t.name, tensor_end=end, file_size=file_size)
-            raise damaged(source, f"tensor '{t.name}' is said to lie at bytes {start:,} to {end:,}, beyond the end "
-                          f"of the file ({file_size:,} bytes)", tensor=t.name, file_size=file_size)
+            raise damaged(source, _("tensor '{name}' is said to lie at bytes {start:,} to {end:,}, beyond the end "
+                                    "of the file ({file_size:,} bytes)").format(
+                                    name=t.name, start=start, end=end, file_size=file_size),
+                          tensor=t.name, file_size=file_size)
         if t.offset != expected:
-            raise damaged(source, f"tensor '{t.name}' starts at offset {t.offset:,} of the data section, but the "
-                          f"tensors before it end at {expected:,}", tensor=t.name)
+            raise damaged(source, _("tensor '{name}' starts at offset {offset:,} of the data section, but the "
+                                    "tensors before it end at {expected:,}").format(
+                                    name=t.name, offset=t.offset, expected=expected), tensor=t.name)
         expected += -(-t.n_bytes // header.alignment) * header.alignment
 
 

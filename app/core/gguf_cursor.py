@@ -13,15 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from app.core.errors import ModelFileInvalid
+from app.core.i18n import N_, _
 
 ReadAt = Callable[[int, int], bytes]  # (offset, size) -> bytes; fewer bytes only at end of file
 
 MIB = 1 << 20
 MAX_HEADER_BYTES = 256 * MIB  # real headers are a few MB (a tokenizer of 250k tokens is ~10 MB)
 
-DOWNLOAD_AGAIN = "The download or copy was cut short: download or copy the file again."
-DAMAGED_HINT = ("Download or copy the file again; if it still fails, the file itself is broken: "
-                "choose another download of this model.")
+DOWNLOAD_AGAIN = N_("The download or copy was cut short: download or copy the file again.")
+DAMAGED_HINT = N_("Download or copy the file again; if it still fails, the file itself is broken: "
+                  "choose another download of this model.")
 
 
 def invalid(source: str, message: str, hint: str, **context: Any) -> ModelFileInvalid:
@@ -29,7 +30,8 @@ def invalid(source: str, message: str, hint: str, **context: Any) -> ModelFileIn
 
 
 def damaged(source: str, detail: str, **context: Any) -> ModelFileInvalid:
-    return invalid(source, f"'{source}' is damaged: {detail}.", DAMAGED_HINT, **context)
+    return invalid(source, _("'{source}' is damaged: {detail}.").format(
+                             source=source, detail=detail), _(DAMAGED_HINT), **context)
 
 
 class Cursor:
@@ -48,8 +50,9 @@ class Cursor:
     def _limit(self, end: int) -> int | None:
         """Where reading must stop (the known end of the file), after checking `end` against it."""
         if end > MAX_HEADER_BYTES:
-            raise damaged(self.source, f"its header would be larger than {MAX_HEADER_BYTES // MIB} MiB "
-                          f"(while reading {self.where})", offset=self.pos)
+            raise damaged(self.source, _("its header would be larger than {max_header_bytes} MiB (while reading "
+                                         "{where})").format(
+                                         max_header_bytes=MAX_HEADER_BYTES // MIB, where=self.where), offset=self.pos)
         limit = self.file_size if self.eof is None else self.eof
         if limit is not None and end > limit:
             raise self._truncated(limit)
@@ -71,8 +74,9 @@ class Cursor:
             raise self._truncated(self.buf_start + len(self.buf))
 
     def _truncated(self, size: int) -> ModelFileInvalid:
-        return invalid(self.source, f"'{self.source}' is incomplete: the file ends at byte {size:,}, inside "
-                       f"{self.where}.", DOWNLOAD_AGAIN, offset=self.pos, file_size=size)
+        return invalid(self.source, _("'{source}' is incomplete: the file ends at byte {size:,}, inside "
+                                      "{where}.").format(source=self.source, size=size, where=self.where),
+                       _(DOWNLOAD_AGAIN), offset=self.pos, file_size=size)
 
     def take(self, n: int) -> bytes:
         rel = self.pos - self.buf_start

@@ -19,6 +19,7 @@ import re
 from app.core.catalog import CatalogModel, GgufSource, Quality, Variant
 from app.core.errors import ModelFileInvalid
 from app.core.gguf import DAMAGED_HINT, GgufHeader, check_tensor_bounds
+from app.core.i18n import _
 
 NOT_IN_CATALOG = "not in the catalog"
 MAX_PARAMS_B = 999.0  # CatalogModel requires < 1000 B; larger models fit nowhere a desktop reaches anyway
@@ -26,8 +27,9 @@ MAX_PARAMS_B = 999.0  # CatalogModel requires < 1000 B; larger models fit nowher
 
 def _missing(source: str, what: str, key: str) -> ModelFileInvalid:
     return ModelFileInvalid(
-        f"'{source}' does not say {what} (metadata key '{key}'), so it cannot be judged or loaded.",
-        hint=DAMAGED_HINT, debug_context={"source": source, "missing": key})
+        _("'{source}' does not say {what} (metadata key '{key}'), so it cannot be judged or loaded.").format(
+          source=source, what=what, key=key),
+        hint=_(DAMAGED_HINT), debug_context={"source": source, "missing": key})
 
 
 def _positive(value: int | None) -> int | None:
@@ -62,23 +64,24 @@ def model_for_fit(header: GgufHeader, *, model_id: str, file_bytes: int, repo: s
     check_tensor_bounds(header, file_bytes, source=source)
     arch = header.architecture
     if arch is None:
-        raise _missing(source, "which model architecture it is", "general.architecture")
+        raise _missing(source, _("which model architecture it is"), "general.architecture")
     n_layers = _block_count(header)
     if not n_layers:
-        raise _missing(source, "how many layers it has", f"{arch}.block_count")
+        raise _missing(source, _("how many layers it has"), f"{arch}.block_count")
     hidden = _embedding_length(header)
     if not hidden:
-        raise _missing(source, "its embedding size", f"{arch}.embedding_length")
+        raise _missing(source, _("its embedding size"), f"{arch}.embedding_length")
     context = _positive(header.context_length)
     if not context:
-        raise _missing(source, "its context length", f"{arch}.context_length")
+        raise _missing(source, _("its context length"), f"{arch}.context_length")
     vocab = _positive(header.vocab_size)
     if not vocab:
-        raise _missing(source, "its vocabulary size", "tokenizer.ggml.tokens")
+        raise _missing(source, _("its vocabulary size"), "tokenizer.ggml.tokens")
     params = header.parameter_count
     if params <= 0:
-        raise ModelFileInvalid(f"'{source}' holds no model weights (a vocabulary-only file?).",
-                               hint="Choose the GGUF file of the model itself.", debug_context={"source": source})
+        raise ModelFileInvalid(_("'{source}' holds no model weights (a vocabulary-only file?).").format(
+                                 source=source),
+                               hint=_("Choose the GGUF file of the model itself."), debug_context={"source": source})
 
     n_heads, n_kv = _positive(header.head_count), _positive(header.head_count_kv)
     key, value = _positive(header.key_length), _positive(header.value_length)
@@ -88,8 +91,9 @@ def model_for_fit(header: GgufHeader, *, model_id: str, file_bytes: int, repo: s
         n_heads, n_kv, head_dim = 1, 1, hidden
     if n_heads % n_kv:
         raise ModelFileInvalid(
-            f"'{source}' is damaged: it claims {n_heads} attention heads but {n_kv} KV heads, which do not divide.",
-            hint=DAMAGED_HINT, debug_context={"source": source})
+            _("'{source}' is damaged: it claims {n_heads} attention heads but {n_kv} KV heads, which do not "
+              "divide.").format(source=source, n_heads=n_heads, n_kv=n_kv),
+            hint=_(DAMAGED_HINT), debug_context={"source": source})
 
     meta = header.metadata
     name = header.model_name or model_id

@@ -1,11 +1,15 @@
 """One protocol for every text-generation and embedding backend.
 
-llama.cpp and MLX run on this machine; an OpenAI-compatible cloud model and the local/cloud router
-come next and implement the same two protocols, so callers never know which one answered until
-they read `GenerationStats.backend`. A request is an immutable snapshot (built on the GUI thread,
-consumed on the model's worker thread); a stream yields `Chunk`s, the last of which carries the
-finish reason and the statistics. A cancel is not an error: the stream ends with
-`finish_reason="cancelled"`.
+`ChatEngine` is what a caller talks to: stream an answer, count a prompt's tokens, and read the
+engine's `capabilities` (model id, backend, *where it runs* — on-device or cloud —, context length,
+structured output). llama.cpp and MLX run on this machine; an OpenAI-compatible cloud model and the
+local/cloud router come next and implement the same protocol, so the badge and every `--json`
+output say where an answer was produced from the engine, never from a literal. A `ChatBackend` is
+one loaded model (a `ChatEngine` that can be closed); `ModelHost` is a `ChatEngine` too.
+
+A request is an immutable snapshot (built on the GUI thread, consumed on the model's worker thread);
+a stream yields `Chunk`s, the last of which carries the finish reason and the statistics. A cancel
+is not an error: the stream ends with `finish_reason="cancelled"`.
 
 Backends are registered by name (`BackendRegistry`), the way llama-cpp-python registers chat
 formats, so adding one is registration, not an edit of the callers.
@@ -18,14 +22,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
+MessageRole = Literal["system", "user", "assistant"]
+Where = Literal["on-device", "cloud"]
 FinishReason = Literal["stop", "length", "context_full", "cancelled"]
 OutputKind = Literal["text", "json", "grammar"]
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    role: Role
+    role: MessageRole
     content: str
 
 
@@ -166,21 +171,28 @@ class CancelToken:
 
 
 @dataclass(frozen=True)
-class BackendCapabilities:
-    local: bool                 # runs on this machine (False: a cloud API)
-    grammar: bool               # honours OutputFormat(kind="grammar")
+class EngineCapabilities:
+    """What a chat engine is and can do; the UI and `--json` read where an answer came from here."""
+
+    model_id: str
+    backend: str                # registry name: "llama.cpp", "mlx", later "openai"
+    where: Where                # "on-device" (this machine) or "cloud" (an API)
+    context_length: int         # the window this engine was loaded with
     json_schema: bool           # honours OutputFormat(kind="json", json_schema=...)
-    prompt_cache: bool          # reuses the previous turn's KV cache for a shared prefix
+    grammar: bool = False       # honours OutputFormat(kind="grammar")
+    prompt_cache: bool = False  # reuses the previous turn's KV cache for a shared prefix
+
+    @property
+    def on_device(self) -> bool:
+        return self.where == "on-device"
 
 
 @runtime_checkable
-class ChatBackend(Protocol):
-    """A loaded chat model. Not thread-safe: one worker thread drives it (app.services.inference.host)."""
+class ChatEngine(Protocol):
+    """Anything that answers: a loaded model, the model host, later a cloud model or the router."""
 
-    name: str                   # registry name: "llama.cpp", "mlx", later "openai"
-    model_id: str
-    context_length: int         # the window this instance was loaded with
-    capabilities: BackendCapabilities
+    @property
+    def capabilities(self) -> EngineCapabilities: ...
 
     def stream(self, request: GenerationRequest, cancel: CancelToken | None = None) -> Iterator[Chunk]: ...
 
@@ -188,15 +200,24 @@ class ChatBackend(Protocol):
         """Tokens these messages take once the chat template is applied, with the generation prompt."""
         ...
 
+
+@runtime_checkable
+class ChatBackend(ChatEngine, Protocol):
+    """One loaded chat model. Not thread-safe: one worker thread drives it (app.services.inference.host)."""
+
     def close(self) -> None: ...
 
 
 @runtime_checkable
 class EmbeddingBackend(Protocol):
+    """A loaded embedding model: the one protocol the indexer, the searcher and the host use."""
+
     name: str
     model_id: str
     dimension: int
     max_tokens: int             # longer inputs are truncated to this many tokens (and a warning is logged)
+
+    def tokenize(self, text: str) -> list[int]: ...
 
     def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[list[float]]: ...
 

@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from app.core.errors import AmbiguousModelRef, InvalidModelId, ModelNotInstalled
+from app.core.i18n import _
 
 ModelSource = Literal["catalog", "huggingface", "import", "starter"]
 ModelFormat = Literal["gguf", "mlx"]
-ModelBackend = Literal["llama_cpp", "mlx"]
+ModelBackend = Literal["llama.cpp", "mlx"]  # the names app.services.inference.backends registers
 ModelStatus = Literal["ok", "corrupt", "missing"]
 
 MODEL_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._:-]*")  # what unique_model_id makes
@@ -70,8 +71,8 @@ class InstalledModel:
     def __post_init__(self) -> None:
         if not _VALID_ID.fullmatch(self.id):
             raise InvalidModelId(
-                f"'{self.id}' cannot be a model id.",
-                hint="Use letters, digits, '.', '_', ':' and '-', starting with a letter or digit.",
+                _("'{id}' cannot be a model id.").format(id=self.id),
+                hint=_("Use letters, digits, '.', '_', ':' and '-', starting with a letter or digit."),
             )
         # The rest are programming errors, not user errors: plain ValueError.
         for name, allowed in (("source", ModelSource), ("format", ModelFormat), ("backend", ModelBackend),
@@ -148,13 +149,14 @@ def resolve_model_ref(ref: str, models: Iterable[InstalledModel]) -> InstalledMo
         return matches[0]
     if not matches:
         raise ModelNotInstalled(
-            f"No installed model is called '{wanted}'.",
-            hint="See `lantern models list`.",
+            _("No installed model is called '{wanted}'.").format(wanted=wanted),
+            hint=_("See `lantern models list`."),
             debug_context={"ref": ref, "installed": [m.id for m in candidates]},
         )
     shown = ", ".join(m.id for m in matches[:10]) + (", …" if len(matches) > 10 else "")
     raise AmbiguousModelRef(
-        f"'{wanted}' matches {len(matches)} installed models: {shown}.",
-        hint="Type more of the id; `lantern models list` shows them all.",
+        _("'{wanted}' matches {count} installed models: {shown}.").format(
+          wanted=wanted, count=len(matches), shown=shown),
+        hint=_("Type more of the id; `lantern models list` shows them all."),
         debug_context={"ref": ref, "candidates": [m.id for m in matches]},
     )

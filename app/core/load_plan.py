@@ -29,6 +29,7 @@ from typing import Literal
 from app.core.catalog import CatalogModel, Variant
 from app.core.errors import BackendUnavailable, NotEnoughMemory
 from app.core.estimates import Fit, plan_fit
+from app.core.i18n import _
 from app.core.performance import PerformanceTable
 from app.core.profile import DeviceProfile
 
@@ -84,22 +85,23 @@ def plan_load(profile: DeviceProfile, model: CatalogModel, variant: Variant, *, 
     reasons: list[str] = []
     ctx = context_length
     if ctx > model.max_context:
-        reasons.append(f"context {model.max_context:,} tokens: the most this model was trained for "
-                       f"({ctx:,} was asked)")
+        reasons.append(_("context {max_context:,} tokens: the most this model was trained for ({asked:,} was "
+                         "asked)").format(max_context=model.max_context, asked=ctx))
         ctx = model.max_context
     fit = _fit(profile, model, variant, table, ctx, weights_bytes, measured_tps)
     while fit.verdict == "too_large" and ctx // 2 >= MIN_CONTEXT:
         ctx //= 2
         fit = _fit(profile, model, variant, table, ctx, weights_bytes, measured_tps)
         if fit.verdict != "too_large":
-            reasons.append(f"context shortened to {ctx:,} tokens so the model fits in free memory")
+            reasons.append(_("context shortened to {ctx:,} tokens so the model fits in free memory").format(ctx=ctx))
     if fit.verdict == "runtime_unavailable":
-        raise BackendUnavailable(f"{model.name} cannot run here: {fit.reason}.",
-                                 hint="Choose a GGUF model, or install the runtime it needs.")
+        raise BackendUnavailable(_("{name} cannot run here: {reason}.").format(name=model.name, reason=fit.reason),
+                                 hint=_("Choose a GGUF model, or install the runtime it needs."))
     if fit.verdict == "too_large":
         raise NotEnoughMemory(
-            f"{model.name} ({variant.quant}) does not fit in this machine's free memory: {fit.reason}.",
-            hint="Close other programs, or choose a smaller model or quantisation (`lantern models recommend`).",
+            _("{name} ({quant}) does not fit in this machine's free memory: {reason}.").format(
+              name=model.name, quant=variant.quant, reason=fit.reason),
+            hint=_("Close other programs, or choose a smaller model or quantisation (`lantern models recommend`)."),
             debug_context={"context": ctx})
     threads = _threads(profile, n_threads)
     backend = "mlx" if variant.format == "mlx" else "llama.cpp"
@@ -108,10 +110,15 @@ def plan_load(profile: DeviceProfile, model: CatalogModel, variant: Variant, *, 
     reasons.append(_placement_reason(fit))
     if gpu_layers is not None and backend == "llama.cpp":
         placed = layers if gpu_layers < 0 else min(gpu_layers, layers)
-        reasons.append(f"GPU layers set to {'all' if gpu_layers < 0 else gpu_layers} in settings")
+        reasons.append(_("GPU layers set to all in settings") if gpu_layers < 0
+                       else _("GPU layers set to {layers} in settings").format(layers=gpu_layers))
     on_gpu = placed > 0
-    reasons.append(f"{threads} CPU thread{'s' if threads != 1 else ''}"
-                   f"{' (physical cores)' if not n_threads else ' (from settings)'}")
+    if threads == 1:
+        thread_note = _("1 CPU thread (physical cores)") if not n_threads else _("1 CPU thread (from settings)")
+    else:
+        thread_note = (_("{threads} CPU threads (physical cores)") if not n_threads
+                       else _("{threads} CPU threads (from settings)"))
+    reasons.append(thread_note.format(threads=threads))
     return LoadPlan(backend=backend, context_length=ctx, gpu_layers=placed, total_layers=layers,
                     n_threads=threads, n_threads_batch=threads, n_batch=min(512, ctx), n_ubatch=min(512, ctx),
                     flash_attn=on_gpu or CPU_FLASH_ATTN, device=fit.device if on_gpu else "CPU",
@@ -126,10 +133,12 @@ def _fit(profile: DeviceProfile, model: CatalogModel, variant: Variant, table: P
 
 def _placement_reason(fit: Fit) -> str:
     if fit.verdict == "full_gpu":
-        return f"all {fit.total_layers} layers on the {fit.device}: {fit.reason}"
+        return _("all {layers} layers on the {device}: {reason}").format(
+            layers=fit.total_layers, device=fit.device, reason=fit.reason)
     if fit.verdict == "partial_gpu":
-        return f"{fit.gpu_layers} of {fit.total_layers} layers on the {fit.device}: {fit.reason}"
-    return f"on the CPU: {fit.reason}"
+        return _("{gpu_layers} of {layers} layers on the {device}: {reason}").format(
+            gpu_layers=fit.gpu_layers, layers=fit.total_layers, device=fit.device, reason=fit.reason)
+    return _("on the CPU: {reason}").format(reason=fit.reason)
 
 
 def fallback_plans(plan: LoadPlan, *, min_context: int = MIN_CONTEXT) -> list[LoadPlan]:
@@ -144,24 +153,24 @@ def fallback_plans(plan: LoadPlan, *, min_context: int = MIN_CONTEXT) -> list[Lo
         shorter.append(c)
         c //= 2
     if plan.backend == "mlx":
-        return [plan.with_reason(f"retried with a {c:,}-token context after running out of memory",
+        return [plan.with_reason(_("retried with a {ctx:,}-token context after running out of memory").format(ctx=c),
                                  context_length=c) for c in shorter]
     last = plan
     if plan.gpu_layers > 0:
         for k in sorted({plan.gpu_layers * 3 // 4, plan.gpu_layers // 2, plan.gpu_layers // 4}, reverse=True):
             if 0 < k < plan.gpu_layers:
-                last = plan.with_reason(f"retried with {k} of {plan.total_layers} layers on the GPU after it "
-                                        "ran out of memory", gpu_layers=k)
+                last = plan.with_reason(_("retried with {k} of {layers} layers on the GPU after it ran out of "
+                                          "memory").format(k=k, layers=plan.total_layers), gpu_layers=k)
                 out.append(last)
-        out += [last.with_reason(f"retried with a {c:,}-token context", context_length=c,
+        out += [last.with_reason(_("retried with a {ctx:,}-token context").format(ctx=c), context_length=c,
                                  n_batch=min(512, c), n_ubatch=min(512, c)) for c in shorter]
-        cpu = plan.with_reason("fell back to the CPU after the GPU ran out of memory", gpu_layers=0,
+        cpu = plan.with_reason(_("fell back to the CPU after the GPU ran out of memory"), gpu_layers=0,
                                device="CPU", flash_attn=CPU_FLASH_ATTN)
         out.append(cpu)
     else:
         cpu = plan
-    out += [cpu.with_reason(f"retried with a {c:,}-token context after running out of memory", context_length=c,
-                            n_batch=min(512, c), n_ubatch=min(512, c)) for c in shorter]
+    out += [cpu.with_reason(_("retried with a {ctx:,}-token context after running out of memory").format(ctx=c),
+                            context_length=c, n_batch=min(512, c), n_ubatch=min(512, c)) for c in shorter]
     return out
 
 
@@ -176,20 +185,22 @@ def describe_load(attempts: list[LoadAttempt]) -> str | None:
     if len(attempts) < 2 or attempts[-1].failure is not None:
         return None
     planned, used = attempts[0].plan, attempts[-1].plan
-    why = attempts[0].failure or "it ran out of memory"
+    why = attempts[0].failure or _("it ran out of memory")
     if used.placement == "cpu" and planned.placement != "cpu":
-        where = "on the CPU only"
-        cost = "answers will be noticeably slower than planned"
+        loaded = _("Loaded on the CPU only")
+        cost = _("Answers will be noticeably slower than planned.")
     elif used.gpu_layers < planned.gpu_layers:
-        where = f"with {used.gpu_layers} of {used.total_layers} layers on the {planned.device}"
-        cost = "answers will be slower than planned"
+        loaded = _("Loaded with {gpu_layers} of {layers} layers on the {device}").format(
+            gpu_layers=used.gpu_layers, layers=used.total_layers, device=planned.device)
+        cost = _("Answers will be slower than planned.")
     else:
-        where = "on the CPU" if used.placement == "cpu" else f"on the {used.device}"
+        loaded = (_("Loaded on the CPU") if used.placement == "cpu"
+                  else _("Loaded on the {device}").format(device=used.device))
         cost = ""
-    parts = [f"Loaded {where}"]
     if used.context_length < planned.context_length:
-        parts.append(f"with a {used.context_length:,}-token context instead of {planned.context_length:,}")
-    message = " ".join(parts) + f", because loading as planned failed: {why}."
+        loaded += " " + _("with a {ctx:,}-token context instead of {planned:,}").format(
+            ctx=used.context_length, planned=planned.context_length)
+    message = _("{loaded}, because loading as planned failed: {why}.").format(loaded=loaded, why=why)
     if cost:
-        message += f" {cost[0].upper()}{cost[1:]}."
-    return message + " Closing other programs that use memory and reloading may restore the planned setup."
+        message += " " + cost
+    return message + " " + _("Closing other programs that use memory and reloading may restore the planned setup.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from app.core.errors import LanternError
+from app.core.i18n import _
 
 _REPO = r"[A-Za-z0-9][\w.\-]*/[\w.\-]+"
 _SPLIT_GGUF = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
@@ -34,9 +35,9 @@ def parse_model_spec(text: str, *, catalog_ids: frozenset[str] | set[str], revis
     raw = text.strip()
     rev = revision or "main"
     if not raw:
-        raise LanternError("No model was named.", hint="Give a catalog id (see `lantern models recommend --all`) "
-                                                       "or a Hugging Face file such as Org/Repo/model.gguf.")
-    head, _, quant = raw.partition(":")
+        raise LanternError(_("No model was named."), hint=_("Give a catalog id (see `lantern models recommend --all`) "
+                                                         "or a Hugging Face file such as Org/Repo/model.gguf."))
+    head, _sep, quant = raw.partition(":")
     if head.lower() in catalog_ids and "/" not in head:
         return ModelSpec(catalog_id=head.lower(), quant=quant.upper() or None, revision=rev)
 
@@ -58,9 +59,9 @@ def parse_model_spec(text: str, *, catalog_ids: frozenset[str] | set[str], revis
     if m:
         return _file_spec(m.group(1), m.group(2), rev)
     if "/" not in raw:
-        raise LanternError(f"There is no model '{raw}' in the catalog.",
-                           hint="See `lantern models recommend --all` for the ids, or name a Hugging Face file "
-                                "as Org/Repo/model.gguf.")
+        raise LanternError(_("There is no model '{raw}' in the catalog.").format(raw=raw),
+                           hint=_("See `lantern models recommend --all` for the ids, or name a Hugging Face file "
+                                  "as Org/Repo/model.gguf."))
     raise _not_understood(raw)
 
 
@@ -75,12 +76,14 @@ def _file_spec(repo: str, filename: str, revision: str) -> ModelSpec:
     split = _SPLIT_GGUF.search(filename)
     if split and split.group(2) != "00001":  # "-00001-of-00001" is an ordinary single file
         raise LanternError(
-            f"'{filename}' is one part of a model split into {int(split.group(2))} files.",
-            hint="Split GGUF models are not supported yet; choose a single-file quantisation from the same repository.")
+            _("'{filename}' is one part of a model split into {parts} files.").format(
+              filename=filename, parts=int(split.group(2))),
+            hint=_("Split GGUF models are not supported yet; choose a single-file quantisation from the same "
+                   "repository."))
     return ModelSpec(repo_id=repo, filename=filename, revision=revision)
 
 
 def _not_understood(raw: str) -> LanternError:
-    return LanternError(f"'{raw}' is not a model Lantern understands.",
-                        hint="Use a catalog id, Org/Repo/file.gguf, Org/Repo:file.gguf, or the file's "
-                             "huggingface.co address.")
+    return LanternError(_("'{raw}' is not a model Lantern understands.").format(raw=raw),
+                        hint=_("Use a catalog id, Org/Repo/file.gguf, Org/Repo:file.gguf, or the file's "
+                               "huggingface.co address."))

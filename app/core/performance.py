@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.core.errors import CatalogInvalid
+from app.core.i18n import _
 
 
 class _Strict(BaseModel):
@@ -70,6 +71,7 @@ def parse_performance_table(data: dict[str, Any]) -> PerformanceTable:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CatalogInvalid(
-            f"The hardware performance table is invalid at '{'.'.join(map(str, first['loc']))}': {first['msg']}.",
-            hint="Fix resources/hardware/performance.toml, or reinstall Lantern.",
+            _("The hardware performance table is invalid at '{where}': {msg}.").format(
+              where=".".join(map(str, first["loc"])), msg=first["msg"]),
+            hint=_("Fix resources/hardware/performance.toml, or reinstall Lantern."),
         ) from exc

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.core.errors import InvalidProfile
+from app.core.i18n import _
 
 PROFILE_SCHEMA: Literal["lantern.device-profile"] = "lantern.device-profile"
 PROFILE_VERSION: Literal[1] = 1
@@ -144,19 +145,21 @@ class DeviceProfile(_Frozen):
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidProfile(
-                f"The {origin} is not valid JSON (line {exc.lineno}, column {exc.colno}).",
-                hint="Use the output of `lantern doctor --json` unchanged.",
+                _("The {origin} is not valid JSON (line {lineno}, column {colno}).").format(
+                  origin=origin, lineno=exc.lineno, colno=exc.colno),
+                hint=_("Use the output of `lantern doctor --json` unchanged."),
             ) from exc
         if not isinstance(data, dict) or data.get("schema") != PROFILE_SCHEMA:
             raise InvalidProfile(
-                f"The {origin} is not a Lantern device profile (missing \"schema\": \"{PROFILE_SCHEMA}\").",
-                hint="Use the output of `lantern doctor --json` unchanged.",
+                _('The {origin} is not a Lantern device profile (missing "schema": "{profile_schema}").').format(
+                  origin=origin, profile_schema=PROFILE_SCHEMA),
+                hint=_("Use the output of `lantern doctor --json` unchanged."),
             )
         if data.get("version") != PROFILE_VERSION:
             raise InvalidProfile(
-                f"The {origin} has profile version {data.get('version')!r}; this Lantern reads version "
-                f"{PROFILE_VERSION}.",
-                hint="Capture it again with this version of Lantern (`lantern doctor --json`).",
+                _("The {origin} has profile version {version!r}; this Lantern reads version {profile_version}.").format(
+                  origin=origin, version=data.get('version'), profile_version=PROFILE_VERSION),
+                hint=_("Capture it again with this version of Lantern (`lantern doctor --json`)."),
             )
         try:
             return cls.model_validate(data)
@@ -164,7 +167,8 @@ class DeviceProfile(_Frozen):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise InvalidProfile(
-                f"The {origin} has an invalid field '{where}': {first['msg']}.",
-                hint="Use the output of `lantern doctor --json` unchanged.",
+                _("The {origin} has an invalid field '{where}': {msg}.").format(
+                  origin=origin, where=where, msg=first['msg']),
+                hint=_("Use the output of `lantern doctor --json` unchanged."),
                 debug_context={"errors": exc.errors(include_url=False)},
             ) from exc

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from app.core.catalog import Catalog, CatalogModel, Variant, estimated_size_bytes
 from app.core.downloads import disk_needed
 from app.core.estimates import RUNS, Fit, plan_fit
+from app.core.i18n import _
 from app.core.performance import PerformanceTable
 from app.core.profile import GIB, DeviceProfile
 from app.core.quant import quality_after_quant
@@ -122,11 +123,12 @@ def recommend(profile: DeviceProfile, catalog: Catalog, *, table: PerformanceTab
     if pick is None:
         return Recommendation(tuple(ranked), None, no_pick_reason(options), tuple(warnings), intent, context_length)
     if not pick.matches_intent:
-        warnings.append(f"No model tuned for {intent} runs well here; this is the best general model.")
+        warnings.append(_("No model tuned for {intent} runs well here; this is the best general model.").format(
+            intent=intent))
     if not pick.fast:
         warnings.append(
-            f"Nothing in the catalog runs at a conversational speed ({CONVERSATIONAL_TPS:.0f} tokens/s) here; "
-            f"this pick runs at ~{pick.fit.tokens_per_second:.1f} tokens/s."
+            _("Nothing in the catalog runs at a conversational speed ({target:.0f} tokens/s) here; this pick runs "
+              "at ~{tps:.1f} tokens/s.").format(target=CONVERSATIONAL_TPS, tps=pick.fit.tokens_per_second)
         )
     return Recommendation(tuple(ranked), pick, explain(pick), tuple(warnings), intent, context_length)
 
@@ -134,12 +136,12 @@ def recommend(profile: DeviceProfile, catalog: Catalog, *, table: PerformanceTab
 def memory_warnings(profile: DeviceProfile) -> list[str]:
     mem = profile.memory
     if mem.total_bytes is None and mem.available_bytes is None:
-        return ["Free memory could not be measured, so nothing could be judged to fit."]
+        return [_("Free memory could not be measured, so nothing could be judged to fit.")]
     out = []
     if mem.available_bytes is None:
-        out.append("Free RAM could not be measured; half of the total was assumed free.")
+        out.append(_("Free RAM could not be measured; half of the total was assumed free."))
     if any(g.free_vram_bytes is None for g in profile.nvidia_gpus):
-        out.append("Free VRAM could not be measured; memory in use by other apps may be higher than assumed.")
+        out.append(_("Free VRAM could not be measured; memory in use by other apps may be higher than assumed."))
     return out
 
 
@@ -147,30 +149,35 @@ def no_pick_reason(options: list[Option]) -> str:
     verdicts = {o.fit.verdict for o in options}
     if verdicts <= {"runtime_unavailable"}:
         common = Counter(o.fit.reason for o in options).most_common(1)[0][0]
-        return f"No inference runtime can run these models here: {common.rstrip('.')}."
+        return _("No inference runtime can run these models here: {reason}.").format(reason=common.rstrip("."))
     if verdicts & set(RUNS):
-        return "No model that fits in memory also fits on the free disk space; free some space and check again."
+        return _("No model that fits in memory also fits on the free disk space; free some space and check again.")
     if verdicts <= {"runtime_unavailable", "context_too_short"}:
-        return "No model that runs here supports that much context; choose a shorter context length."
-    return "No catalog model fits in this machine's free memory."
+        return _("No model that runs here supports that much context; choose a shorter context length.")
+    return _("No catalog model fits in this machine's free memory.")
 
 
 def explain(pick: Option) -> str:
     """One sentence saying what the pick is, where it runs, how fast, and why it won."""
     fit = pick.fit
     name = f"{pick.model.name} {pick.variant.quant}"
-    speed = f"~{fit.tokens_per_second:.0f} tokens/s" if fit.tokens_per_second else "unknown speed"
-    if fit.speed_source == "measured":
-        speed += " (measured)"
-    where = {
-        "full_gpu": f"runs entirely on the {fit.device}",
-        "partial_gpu": (f"runs {fit.gpu_layers} of {fit.total_layers} layers on the {fit.device} "
-                        "and the rest on the CPU"),
-        "cpu_only": "runs on the CPU",
-    }[fit.verdict]
+    if not fit.tokens_per_second:
+        speed = _("unknown speed")
+    elif fit.speed_source == "measured":
+        speed = _("~{tps:.0f} tokens/s (measured)").format(tps=fit.tokens_per_second)
+    else:
+        speed = _("~{tps:.0f} tokens/s").format(tps=fit.tokens_per_second)
+    if fit.verdict == "full_gpu":
+        where = _("runs entirely on the {device}").format(device=fit.device)
+    elif fit.verdict == "partial_gpu":
+        where = _("runs {gpu_layers} of {layers} layers on the {device} and the rest on the CPU").format(
+            gpu_layers=fit.gpu_layers, layers=fit.total_layers, device=fit.device)
+    else:
+        where = _("runs on the CPU")
     runtime = "MLX" if pick.variant.format == "mlx" else "llama.cpp"
-    why = ("the best balance of quality and speed among the models that fit" if pick.fast
-           else "the best this machine can run, though slower than conversational speed")
-    return (f"{name} {where} at {speed} with {runtime}: {why} "
-            f"(quality {pick.model.quality.score:g}: {pick.model.quality.metric}; needs "
-            f"~{fit.memory.total_bytes / GIB:.1f} GB at {fit.memory.context_length} tokens of context).")
+    why = (_("the best balance of quality and speed among the models that fit") if pick.fast
+           else _("the best this machine can run, though slower than conversational speed"))
+    return _("{name} {where} at {speed} with {runtime}: {why} (quality {score:g}: {metric}; needs ~{gb:.1f} GB at "
+             "{context} tokens of context).").format(
+        name=name, where=where, speed=speed, runtime=runtime, why=why, score=pick.model.quality.score,
+        metric=pick.model.quality.metric, gb=fit.memory.total_bytes / GIB, context=fit.memory.context_length)

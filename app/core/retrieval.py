@@ -20,7 +20,9 @@ import re
 import unicodedata
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, Protocol, TypeVar, runtime_checkable
+
+from app.core.courses import CourseChunk
 
 T = TypeVar("T", bound=Hashable)
 
@@ -140,3 +142,31 @@ class CoveragePolicy:
 def is_covered(best_similarity: float | None, policy: CoveragePolicy | None = None) -> bool:
     policy = policy or CoveragePolicy()
     return best_similarity is not None and best_similarity >= policy.min_similarity
+
+
+SearchMode = Literal["hybrid", "lexical", "vector"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    label: int
+    chunk: CourseChunk
+    score: float  # fused (RRF) score, or the single ranking's score in lexical/vector mode
+    similarity: float | None  # cosine to the closest query, when the vector side found it
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    best_similarity: float | None
+    covered: bool
+
+
+@runtime_checkable
+class Searcher(Protocol):
+    """Search over one course (app.services.knowledge.search.CourseSearcher is the hybrid one)."""
+
+    def search(self, query: RetrievalQuery | str, *, k: int = 5, mode: SearchMode = "hybrid",
+               policy: CoveragePolicy | None = None) -> SearchResult: ...
+
+    def close(self) -> None: ...

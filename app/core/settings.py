@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.core.errors import SettingsInvalid
+from app.core.i18n import _
 
 SETTINGS_SCHEMA_VERSION = 1
 
@@ -89,14 +90,14 @@ def migrate_settings(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("schema_version", 0)
     if not isinstance(version, int) or version < 0:
         raise SettingsInvalid(
-            f"The settings file has an invalid schema_version ({version!r}).",
-            hint="Fix or delete the settings file; Lantern will write a fresh one.",
+            _("The settings file has an invalid schema_version ({version!r}).").format(version=version),
+            hint=_("Fix or delete the settings file; Lantern will write a fresh one."),
         )
     if version > SETTINGS_SCHEMA_VERSION:
         raise SettingsInvalid(
-            f"The settings file was written by a newer Lantern (schema {version}, this one reads up to "
-            f"{SETTINGS_SCHEMA_VERSION}).",
-            hint="Update Lantern, or delete the settings file to start from defaults.",
+            _("The settings file was written by a newer Lantern (schema {version}, this one reads up to "
+              "{settings_schema_version}).").format(version=version, settings_schema_version=SETTINGS_SCHEMA_VERSION),
+            hint=_("Update Lantern, or delete the settings file to start from defaults."),
         )
     while version < SETTINGS_SCHEMA_VERSION:
         data = _MIGRATIONS[version](dict(data))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from app.core.context_policy import Passage, PromptParts, Turn
 from app.core.courses import CourseChunk
+from app.core.i18n import _
 
 _DIRECT = re.compile(
     r"\b(just (tell|give|show)|tell me the answer|give me the (answer|solution|code)|show me the (answer|solution|"
@@ -119,9 +120,9 @@ def attribute(answer: str, given: Sequence[CourseChunk], *, min_shared: int = 3,
 
 def not_covered_reply(course_title: str, nearest: Sequence[CourseChunk] = ()) -> str:
     """What the tutor says when retrieval finds nothing relevant: no guess dressed up as course content."""
-    reply = (f"The course \"{course_title}\" doesn't cover that, so I can't answer it from the course material. "
-             "Try rephrasing with words the lessons use, or ask about one of its topics.")
+    reply = _("The course \"{title}\" doesn't cover that, so I can't answer it from the course material. "
+              "Try rephrasing with words the lessons use, or ask about one of its topics.").format(title=course_title)
     labels = list(dict.fromkeys(passage_label(c) for c in nearest))[:3]
     if labels:
-        reply += " The closest sections are: " + "; ".join(labels) + "."
+        reply += " " + _("The closest sections are: {sections}.").format(sections="; ".join(labels))
     return reply

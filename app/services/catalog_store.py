@@ -9,6 +9,7 @@ from typing import Any
 
 from app.core.catalog import Catalog, parse_catalog
 from app.core.errors import CatalogInvalid
+from app.core.i18n import _
 from app.core.performance import PerformanceTable, parse_performance_table
 from app.services.resources import resource_path
 
@@ -21,19 +22,22 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
-        raise CatalogInvalid(f"The {what} file is missing ({path}).", hint="Reinstall Lantern.") from exc
+        raise CatalogInvalid(_("The {what} file is missing ({path}).").format(
+                               what=what, path=path), hint=_("Reinstall Lantern.")) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise CatalogInvalid(f"The {what} file {path} is not valid TOML: {exc}.",
-                             hint="Fix the file or reinstall Lantern.") from exc
+        raise CatalogInvalid(_("The {what} file {path} is not valid TOML: {exc}.").format(
+                               what=what, path=path, exc=exc),
+                             hint=_("Fix the file or reinstall Lantern.")) from exc
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
     target = path or resource_path(*CATALOG_FILE)
-    return parse_catalog(_read_toml(target, "model catalog"), origin=f"The model catalog ({target.name})")
+    return parse_catalog(_read_toml(target, _("model catalog")),
+                         origin=_("The model catalog ({name})").format(name=target.name))
 
 
 def load_performance_table(path: Path | None = None) -> PerformanceTable:
-    return parse_performance_table(_read_toml(path or resource_path(*PERFORMANCE_FILE), "hardware table"))
+    return parse_performance_table(_read_toml(path or resource_path(*PERFORMANCE_FILE), _("hardware table")))
 
 
 @functools.cache

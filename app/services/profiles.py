@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core.errors import InvalidProfile
+from app.core.i18n import _
 from app.core.profile import DeviceProfile
 
 
@@ -12,9 +13,9 @@ def read_profile(path: Path) -> DeviceProfile:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise InvalidProfile(f"The profile file {path} does not exist.",
-                             hint="Save one with `lantern doctor --json > profile.json`.") from exc
+        raise InvalidProfile(_("The profile file {path} does not exist.").format(path=path),
+                             hint=_("Save one with `lantern doctor --json > profile.json`.")) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidProfile(f"The profile file {path} cannot be read ({exc}).",
-                             hint="Save one with `lantern doctor --json > profile.json`.") from exc
+        raise InvalidProfile(_("The profile file {path} cannot be read ({exc}).").format(path=path, exc=exc),
+                             hint=_("Save one with `lantern doctor --json > profile.json`.")) from exc
     return DeviceProfile.from_json(text, origin=f"profile file {path.name}")

@@ -34,6 +34,7 @@ import keyring.errors
 from keyring.backends import fail, null
 
 from app.core.errors import SecretStoreUnavailable
+from app.core.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,10 @@ _FILE_SCHEMA = "lantern.secrets"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 NO_KEYRING_HINT = (
-    "Install and unlock a keyring (GNOME Keyring or KWallet on Linux), "
-    "or set the HF_TOKEN environment variable for this session, "
-    "or opt in to keeping it in a private plain-text file with `lantern auth hf --allow-plaintext` "
-    "(or allow_plaintext_secrets = true in the settings file)."
+    N_("Install and unlock a keyring (GNOME Keyring or KWallet on Linux), "
+       "or set the HF_TOKEN environment variable for this session, "
+       "or opt in to keeping it in a private plain-text file with `lantern auth hf --allow-plaintext` "
+       "(or allow_plaintext_secrets = true in the settings file).")
 )
 
 
@@ -166,14 +167,15 @@ class SecretStore:
             return self._keyring_description(backend)
         if self.allow_plaintext:
             return self._file_description()
-        return "nowhere: no OS keyring is available"
+        return _("nowhere: no OS keyring is available")
 
     @staticmethod
     def _keyring_description(backend: keyring.backend.KeyringBackend) -> str:
-        return f"the OS keyring ({backend.name})"
+        return _("the OS keyring ({name})").format(name=backend.name)
 
     def _file_description(self) -> str:
-        return f"a plain-text file readable only by you ({self.plaintext_file})"
+        return _("a plain-text file readable only by you ({plaintext_file})").format(
+                 plaintext_file=self.plaintext_file)
 
     # --- keyring ----------------------------------------------------------------------------------
 
@@ -188,13 +190,13 @@ class SecretStore:
 
     def _unavailable(self) -> SecretStoreUnavailable:
         if self._keyring_failure is not None:
-            message = (f"The OS keyring could not be used ({self._keyring_failure}); "
-                       "the token cannot be stored safely.")
+            message = _("The OS keyring could not be used ({error}); the token cannot be stored safely.").format(
+                error=self._keyring_failure)
         else:
-            message = "No OS keyring is available on this machine, so the token cannot be stored safely."
+            message = _("No OS keyring is available on this machine, so the token cannot be stored safely.")
         return SecretStoreUnavailable(
             message,
-            hint=NO_KEYRING_HINT,
+            hint=_(NO_KEYRING_HINT),
             debug_context={"keyring": self._backend_info, "error": repr(self._keyring_failure)},
         )
 
@@ -207,8 +209,9 @@ class SecretStore:
             return {}
         except OSError as err:
             raise SecretStoreUnavailable(
-                f"The secrets file {self.plaintext_file} cannot be read ({err.strerror or err}).",
-                hint="Check that you own the file, or delete it and store the token again with `lantern auth hf`.",
+                _("The secrets file {plaintext_file} cannot be read ({reason}).").format(
+                  plaintext_file=self.plaintext_file, reason=err.strerror or err),
+                hint=_("Check that you own the file, or delete it and store the token again with `lantern auth hf`."),
             ) from err
         try:
             data: Any = json.loads(raw)
@@ -218,8 +221,8 @@ class SecretStore:
                 raise ValueError("unexpected layout")
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise SecretStoreUnavailable(
-                f"The secrets file {self.plaintext_file} is damaged.",
-                hint="Delete it and store the token again with `lantern auth hf`.",
+                _("The secrets file {plaintext_file} is damaged.").format(plaintext_file=self.plaintext_file),
+                hint=_("Delete it and store the token again with `lantern auth hf`."),
             ) from err
         return dict(secrets)
 
@@ -234,8 +237,9 @@ class SecretStore:
             fd, tmp = tempfile.mkstemp(prefix=".secrets-", suffix=".json", dir=self.config_dir)  # mode 0600
         except OSError as err:
             raise SecretStoreUnavailable(
-                f"The secrets file cannot be created in {self.config_dir} ({err.strerror or err}).",
-                hint="Check that folder's permissions.",
+                _("The secrets file cannot be created in {config_dir} ({reason}).").format(
+                  config_dir=self.config_dir, reason=err.strerror or err),
+                hint=_("Check that folder's permissions."),
             ) from err
         try:
             with contextlib.suppress(OSError, AttributeError):  # no fchmod on Windows
@@ -248,8 +252,9 @@ class SecretStore:
         except OSError as err:
             Path(tmp).unlink(missing_ok=True)
             raise SecretStoreUnavailable(
-                f"The secrets file {self.plaintext_file} cannot be written ({err.strerror or err}).",
-                hint="Check the disk and that folder's permissions.",
+                _("The secrets file {plaintext_file} cannot be written ({reason}).").format(
+                  plaintext_file=self.plaintext_file, reason=err.strerror or err),
+                hint=_("Check the disk and that folder's permissions."),
             ) from err
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from app.core.errors import SettingsInvalid
+from app.core.i18n import _
 from app.core.settings import LanternSettings, migrate_settings
 from app.services.paths import DataPaths, resolve_paths
 
@@ -24,13 +25,13 @@ def read_settings_file(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsInvalid(
-            f"The settings file {path} is not valid TOML: {exc}.",
-            hint="Fix the line it names, or delete the file to start from defaults.",
+            _("The settings file {path} is not valid TOML: {exc}.").format(path=path, exc=exc),
+            hint=_("Fix the line it names, or delete the file to start from defaults."),
         ) from exc
     except OSError as exc:
         raise SettingsInvalid(
-            f"The settings file {path} cannot be read ({exc.strerror}).",
-            hint="Check the file's permissions.",
+            _("The settings file {path} cannot be read ({strerror}).").format(path=path, strerror=exc.strerror),
+            hint=_("Check the file's permissions."),
         ) from exc
 
 
@@ -44,8 +45,10 @@ def load_settings(config_file: Path | None = None) -> LanternSettings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SettingsInvalid(
-            f"Setting '{where}' is invalid: {first['msg']} (from {path} or a LANTERN_ variable).",
-            hint=f"Fix or remove '{where}' in {path}, or unset LANTERN_{where.upper()}.",
+            _("Setting '{where}' is invalid: {msg} (from {path} or a LANTERN_ variable).").format(
+              where=where, msg=first['msg'], path=path),
+            hint=_("Fix or remove '{where}' in {path}, or unset {env_var}.").format(
+                   where=where, path=path, env_var=f"LANTERN_{where.upper()}"),
         ) from exc
 
 

@@ -7,8 +7,8 @@ ran on this device, and how fast. The panel only displays; `TutorController` dri
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -47,7 +47,7 @@ class _AutoHeightBrowser(QTextBrowser):
         if self.height() != height:
             self.setFixedHeight(height)
 
-    def resizeEvent(self, event) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit()
 
@@ -72,6 +72,7 @@ class AnswerCard(QFrame):
         self.answer: Answer | None = None
         self._valid: set[int] = set()
         self._dirty = False
+        self._ended: str | None = None  # "stopped" or "failed" once it ended without an answer
 
         self.question_label = QLabel(question)
         self.question_label.setWordWrap(True)
@@ -81,7 +82,6 @@ class AnswerCard(QFrame):
         self.question_label.setFont(font)
         self.body = _AutoHeightBrowser(self)
         self.body.anchorClicked.connect(self._on_link)
-        self.body.setPlaceholderText(tr("Looking in the course…"))
         self.sources = QLabel("")
         self.sources.setWordWrap(True)
         self.sources.setTextFormat(Qt.TextFormat.RichText)
@@ -90,11 +90,9 @@ class AnswerCard(QFrame):
         self.badge = QLabel("")
         self.badge.setObjectName("answerBadge")
         self.badge.setStyleSheet("color: palette(mid); font-size: small;")
-        self.copy_button = QPushButton(tr("Copy"))
-        self.copy_button.setToolTip(tr("Copy the answer as Markdown"))
+        self.copy_button = QPushButton()
         self.copy_button.clicked.connect(self.copy)
-        self.regenerate_button = QPushButton(tr("Regenerate"))
-        self.regenerate_button.setToolTip(tr("Ask the same question again"))
+        self.regenerate_button = QPushButton()
         self.regenerate_button.clicked.connect(self.regenerate_clicked)
         for button in (self.copy_button, self.regenerate_button):
             button.setEnabled(False)
@@ -109,6 +107,27 @@ class AnswerCard(QFrame):
         layout.addWidget(self.body)
         layout.addWidget(self.sources)
         layout.addLayout(footer)
+        self.retranslate()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+    def retranslate(self) -> None:
+        """The card's own labels; the answer text stays in the language it was written in."""
+        self.body.setPlaceholderText(tr("Looking in the course…"))
+        self.copy_button.setText(tr("Copy"))
+        self.copy_button.setToolTip(tr("Copy the answer as Markdown"))
+        self.regenerate_button.setText(tr("Regenerate"))
+        self.regenerate_button.setToolTip(tr("Ask the same question again"))
+        if self.answer is not None:
+            self._show_sources(self.answer)
+            self._show_badge(self.answer)
+        elif self._ended == "stopped":
+            self.badge.setText(tr("Stopped"))
+        elif self._ended == "failed":
+            self.badge.setText(tr("No answer: see the error message"))
 
     # -- streaming ----------------------------------------------------------------------------------
 
@@ -121,7 +140,7 @@ class AnswerCard(QFrame):
         self.text += text
         self._dirty = True
 
-    def render(self) -> None:
+    def refresh(self) -> None:
         """Called once per flush (not per token): re-render the Markdown so far."""
         if self._dirty:
             self._dirty = False
@@ -135,7 +154,7 @@ class AnswerCard(QFrame):
         self.passages = answer.passages
         self._valid = {c.number for c in answer.citations if c.inline}
         self._dirty = True
-        self.render()
+        self.refresh()
         self._show_sources(answer)
         self._show_badge(answer)
         self.copy_button.setEnabled(bool(self.text))
@@ -143,13 +162,15 @@ class AnswerCard(QFrame):
 
     def stopped(self) -> None:
         """Generation was stopped: keep what arrived, say so, allow a retry."""
-        self.render()
+        self.refresh()
+        self._ended = "stopped"
         self.badge.setText(tr("Stopped"))
         self.copy_button.setEnabled(bool(self.text))
         self.regenerate_button.setEnabled(True)
 
     def failed(self) -> None:
-        self.render()
+        self.refresh()
+        self._ended = "failed"
         self.badge.setText(tr("No answer: see the error message"))
         self.regenerate_button.setEnabled(True)
 
@@ -208,35 +229,35 @@ class ChatPanel(QWidget):
         super().__init__(parent)
         self.cards: list[AnswerCard] = []
         self.dark = False
-        self.title = QLabel(tr("Tutor"))
+        self.course_title: str | None = None
+        self.title = QLabel()
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
         self.notice = QLabel("")
         self.notice.setWordWrap(True)
         self.notice.hide()
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         self.cards_layout = QVBoxLayout(holder)
         self.cards_layout.addStretch(1)
-        self.empty = QLabel(tr("Ask about the lesson: \"what does this section mean?\", \"give me a hint\", "
-                               "\"quiz me\". Answers come from the course and cite it."))
+        self.empty = QLabel()
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.cards_layout.insertWidget(0, self.empty)
-        self.scroll.setWidget(holder)
+        self.scroll_area.setWidget(holder)
         self.input = QPlainTextEdit(self)
-        self.input.setPlaceholderText(tr("Ask the tutor… (Ctrl+Enter to send)"))
         self.input.setMaximumHeight(80)
-        self.ask_button = QPushButton(tr("Ask"))
+        self.ask_button = QPushButton()
         self.ask_button.setDefault(True)
         self.ask_button.clicked.connect(self._ask)
-        self.stop_button = QPushButton(tr("Stop"))
+        self.stop_button = QPushButton()
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop_requested)
-        QShortcut(QKeySequence("Ctrl+Return"), self.input, activated=self._ask)
+        self.send_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self.input)
+        self.send_shortcut.activated.connect(self._ask)
         buttons = QVBoxLayout()
         buttons.addWidget(self.ask_button)
         buttons.addWidget(self.stop_button)
@@ -246,8 +267,28 @@ class ChatPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.notice)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addLayout(row)
+        self.retranslate()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+    def retranslate(self) -> None:
+        """Every translated text the panel owns (the cards retranslate themselves)."""
+        self.set_course_title(self.course_title)
+        self.empty.setText(tr("Ask about the lesson: \"what does this section mean?\", \"give me a hint\", "
+                              "\"quiz me\". Answers come from the course and cite it."))
+        self.input.setPlaceholderText(tr("Ask the tutor… (Ctrl+Enter to send)"))
+        self.ask_button.setText(tr("Ask"))
+        self.stop_button.setText(tr("Stop"))
+
+    def set_course_title(self, title: str | None) -> None:
+        """The panel's heading: "Tutor · <course>" once a course is open."""
+        self.course_title = title
+        self.title.setText(tr("Tutor · {course}").format(course=title) if title else tr("Tutor"))
 
     def set_notice(self, text: str | None) -> None:
         """Why asking is not possible right now (no model, course not indexed), or None."""
@@ -269,7 +310,7 @@ class ChatPanel(QWidget):
         return card
 
     def scroll_to_end(self) -> None:
-        bar = self.scroll.verticalScrollBar()
+        bar = self.scroll_area.verticalScrollBar()
         bar.setValue(bar.maximum())
 
     def _ask(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.core.courses import Course
@@ -26,6 +26,16 @@ class CourseSidebar(QTreeWidget):
         self._states: dict[str, dict[str, str]] = {}
         self._courses: dict[str, Course] = {}
         self.itemSelectionChanged.connect(self._selected)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+    def retranslate(self) -> None:
+        """The course rows ("… (2/5 done)") and the lesson tooltips are the only translated texts."""
+        for course_id in self._courses:
+            self._refresh_course(course_id)
 
     def set_courses(self, courses: list[Course], states: Mapping[str, Mapping[str, str]]) -> None:
         """Replace the list; keeps the current selection where it still exists."""
@@ -50,7 +60,7 @@ class CourseSidebar(QTreeWidget):
         if current is not None:
             self.select(*current, emit=False)
 
-    def set_state(self, course_id: str, lesson_id: str, state: str | None) -> None:
+    def set_lesson_state(self, course_id: str, lesson_id: str, state: str | None) -> None:
         states = self._states.setdefault(course_id, {})
         if state is None:
             states.pop(lesson_id, None)
@@ -58,7 +68,7 @@ class CourseSidebar(QTreeWidget):
             states[lesson_id] = state
         self._refresh_course(course_id)
 
-    def state(self, course_id: str, lesson_id: str) -> str | None:
+    def lesson_state(self, course_id: str, lesson_id: str) -> str | None:
         return self._states.get(course_id, {}).get(lesson_id)
 
     def current(self) -> tuple[str, str] | None:
@@ -82,11 +92,12 @@ class CourseSidebar(QTreeWidget):
     def _item(self, course_id: str, lesson_id: str) -> QTreeWidgetItem | None:
         for i in range(self.topLevelItemCount()):
             top = self.topLevelItem(i)
-            if top.data(0, ROLE_COURSE) != course_id:
+            if top is None or top.data(0, ROLE_COURSE) != course_id:
                 continue
             for j in range(top.childCount()):
-                if top.child(j).data(0, ROLE_LESSON) == lesson_id:
-                    return top.child(j)
+                child = top.child(j)
+                if child is not None and child.data(0, ROLE_LESSON) == lesson_id:
+                    return child
         return None
 
     def _refresh_course(self, course_id: str) -> None:
@@ -96,13 +107,15 @@ class CourseSidebar(QTreeWidget):
         states = self._states.get(course_id, {})
         for i in range(self.topLevelItemCount()):
             top = self.topLevelItem(i)
-            if top.data(0, ROLE_COURSE) != course_id:
+            if top is None or top.data(0, ROLE_COURSE) != course_id:
                 continue
             done = sum(1 for lesson in course.lessons if states.get(lesson.id) == "done")
             top.setText(0, tr("{title} ({done}/{total} done)").format(title=course.title, done=done,
                                                                       total=len(course.lessons)))
             for j in range(top.childCount()):
                 child = top.child(j)
+                if child is None:
+                    continue
                 lesson = course.lessons[j]
                 mark = MARKS.get(states.get(lesson.id, ""), " ")
                 child.setText(0, f"{mark} {lesson.title}")

@@ -3,22 +3,25 @@
 Qt's own .qm catalogs need `lrelease`, which we do not ship, so translations live in plain JSON
 (`resources/i18n/<code>.json`, English source text -> translation) and `CatalogTranslator` serves them
 to Qt's normal translation machinery: `tr()` stays a plain `QCoreApplication.translate` call.
+The same catalog backs core's `_()` (app/core/i18n.py): `install_language` here switches both, so a
+LanternError message built in a service and a button label always speak the same language.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 
 from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
 
-from app.services.resources import resource_path
+from app.core import i18n as core_i18n
+from app.services import i18n_setup
+from app.services.i18n_setup import SHIPPED_LANGUAGES, catalog_path, load_catalog
+
+__all__ = ["CONTEXT", "SHIPPED_LANGUAGES", "CatalogTranslator", "catalog_path", "install_language",
+           "load_catalog", "resolve_language", "tr"]
 
 CONTEXT = "Lantern"
-# Languages with a catalog; English is the source text and needs none.
-SHIPPED_LANGUAGES = ("vi",)
 # Qt's standard buttons ("Close", "OK", "Cancel") ask this context; our catalog answers for it too.
 _QT_CONTEXTS = frozenset({CONTEXT, "QPlatformTheme"})
 
@@ -31,16 +34,6 @@ def tr(text: str) -> str:
     return QCoreApplication.translate("Lantern", text)
 
 
-def catalog_path(code: str) -> Path:
-    return resource_path("i18n", f"{code}.json")
-
-
-def load_catalog(code: str) -> dict[str, str]:
-    with catalog_path(code).open(encoding="utf-8") as fh:
-        data = json.load(fh)
-    return {str(k): str(v) for k, v in data.items() if isinstance(v, str) and v}
-
-
 class CatalogTranslator(QTranslator):
     """A QTranslator backed by a dict.
 
@@ -49,7 +42,7 @@ class CatalogTranslator(QTranslator):
     result, so "" would blank the text.
     """
 
-    def __init__(self, code: str, catalog: dict[str, str], parent: QCoreApplication | None = None) -> None:
+    def __init__(self, code: str, catalog: Mapping[str, str], parent: QCoreApplication | None = None) -> None:
         super().__init__(parent)
         self.code = code
         self._catalog = catalog
@@ -57,7 +50,7 @@ class CatalogTranslator(QTranslator):
     def translate(self, context: str, source: str, disambiguation: str | None = None, n: int = -1) -> str | None:
         if context not in _QT_CONTEXTS:
             return None
-        return self._catalog.get(source)
+        return self._catalog.get(source) or None
 
     def isEmpty(self) -> bool:
         return not self._catalog
@@ -67,40 +60,33 @@ class CatalogTranslator(QTranslator):
 
 
 def resolve_language(code: str, ui_languages: Iterable[str] | None = None) -> str:
-    """The language to show for a setting: "system" picks the OS's first language we ship, else English."""
-    if code != "system":
-        return code if code in SHIPPED_LANGUAGES else "en"
+    """The language to show for a setting: "system" picks the OS's first language we ship, else English.
+
+    Qt knows the OS's language list on every platform (Windows and macOS have no LANG), so the GUI
+    asks QLocale; the rule itself is the services one the CLI uses.
+    """
     languages = QLocale.system().uiLanguages() if ui_languages is None else ui_languages
-    for tag in languages:
-        base = tag.replace("_", "-").split("-")[0].lower()
-        if base == "en":
-            return "en"
-        if base in SHIPPED_LANGUAGES:
-            return base
-    return "en"
+    return i18n_setup.resolve_language(code, languages)
 
 
 def install_language(app: QCoreApplication, code: str) -> str:
-    """Install the translator for `code` ("system", "en" or "vi") and return the language in effect.
+    """Install the language for `code` ("system", "en" or "vi") for tr() and `_()`; return it.
 
-    Qt sends a LanguageChange event to every widget; widgets built after this call come up translated.
+    Qt sends a LanguageChange event to every widget (a no-op switch sends none); widgets built after
+    this call come up translated.
     """
     global _installed
-    wanted = resolve_language(code)
+    wanted = i18n_setup.install_language(resolve_language(code))  # core `_()` first
     if _installed is not None:
         if _installed.code == wanted:
             return wanted
         app.removeTranslator(_installed)
         _installed = None
-    if wanted == "en":
-        return "en"
-    try:
-        catalog = load_catalog(wanted)
-    except (OSError, ValueError) as exc:  # a broken install should not stop the app: show English
-        log.warning("No usable %s translation at %s: %s", wanted, catalog_path(wanted), exc)
-        return "en"
-    translator = CatalogTranslator(wanted, catalog)
+    if wanted == core_i18n.SOURCE_LANGUAGE:
+        return wanted
+    translator = CatalogTranslator(wanted, core_i18n.active_catalog())
     if not app.installTranslator(translator):
-        return "en"
+        core_i18n.reset()
+        return core_i18n.SOURCE_LANGUAGE
     _installed = translator
     return wanted

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import PurePosixPath
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QTextBlock, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -47,7 +47,7 @@ class LessonReaderView(QWidget):
         self._anchor_blocks: dict[str, int] = {}  # anchor -> position of its heading block
 
         self.stack = QStackedWidget(self)
-        self.empty_label = QLabel(tr("Choose a lesson from the list"), self.stack)
+        self.empty_label = QLabel(self.stack)
         self.empty_label.setObjectName("lessonEmptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
@@ -56,7 +56,7 @@ class LessonReaderView(QWidget):
         self.course_label = QLabel("", page)
         self.course_label.setObjectName("lessonCourseLabel")
         self.course_label.setEnabled(False)  # the muted palette colour, without a hard-coded one
-        self.done_button = QPushButton(tr("Mark as done"), page)
+        self.done_button = QPushButton(page)
         self.done_button.setCheckable(True)
         self.done_button.toggled.connect(self._on_done_toggled)
         self.browser = QTextBrowser(page)
@@ -81,6 +81,21 @@ class LessonReaderView(QWidget):
         self._highlight_timer.setSingleShot(True)
         self._highlight_timer.setInterval(HIGHLIGHT_MS)
         self._highlight_timer.timeout.connect(lambda: self.browser.setExtraSelections([]))
+        self.retranslate()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+    def retranslate(self) -> None:
+        """The empty state, the done button and the lesson's "In this lesson you will:" heading."""
+        self.empty_label.setText(tr("Choose a lesson from the list"))
+        self._update_done_text()
+        if self._lesson is not None:
+            position = self.browser.verticalScrollBar().value()
+            self._render()
+            self.browser.verticalScrollBar().setValue(position)
 
     # -- showing ------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
@@ -40,9 +40,9 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
-        self.setWindowTitle(tr("Lantern"))
         self.resize(1280, 800)
         self.wizard: Any = None
+        self._profile: Any = None  # the probed device, kept so its summary can be retranslated
         self.courses: dict[str, Course] = {}
         self.chat_models: list[InstalledModel] = []
         self.all_models: list[InstalledModel] = []
@@ -70,32 +70,59 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_toolbar()
         self._build_status_bar()
+        self.retranslate()
         self.apply_offline(ctx.settings.offline)
         ctx.on_settings_changed(self._settings_changed)
+
+    def changeEvent(self, event: QEvent) -> None:
+        # Qt sends LanguageChange to every widget when install_language swaps the translator; each
+        # panel retranslates itself, the window its own chrome.
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+    def retranslate(self) -> None:
+        """Set every translated text the window owns (called at start and on a language change)."""
+        self.setWindowTitle(tr("Lantern"))
+        self.file_menu.setTitle(tr("&File"))
+        self.import_course_action.setText(tr("Import a course…"))
+        self.quit_action.setText(tr("Quit"))
+        self.tools_menu.setTitle(tr("&Tools"))
+        self.setup_action.setText(tr("Setup assistant…"))
+        self.download_action.setText(tr("Download a model…"))
+        self.settings_action.setText(tr("Settings…"))
+        self.help_menu.setTitle(tr("&Help"))
+        self.diagnostics_action.setText(tr("Copy diagnostics"))
+        self.about_action.setText(tr("About Lantern"))
+        self.toolbar.setWindowTitle(tr("Main"))
+        self.device_label.setText(device_summary(self._profile) if self._profile is not None
+                                  else tr("Checking this machine…"))
+        self.apply_offline(self.offline_toggle.isChecked())
 
     # -- chrome -----------------------------------------------------------------------------------
 
     def _build_actions(self) -> None:
         menu = self.menuBar()
-        file_menu = menu.addMenu(tr("&File"))
-        self.import_course_action = file_menu.addAction(tr("Import a course…"), self.import_course)
+        # Texts are set in retranslate().
+        self.file_menu = file_menu = menu.addMenu("")
+        self.import_course_action = file_menu.addAction("", self.import_course)
         file_menu.addSeparator()
-        quit_action = file_menu.addAction(tr("Quit"), self.close)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        tools = menu.addMenu(tr("&Tools"))
-        self.setup_action = tools.addAction(tr("Setup assistant…"), self.open_wizard)
-        self.download_action = tools.addAction(tr("Download a model…"), self.open_wizard)
+        self.quit_action = file_menu.addAction("", self.close)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.tools_menu = tools = menu.addMenu("")
+        self.setup_action = tools.addAction("", self.open_wizard)
+        self.download_action = tools.addAction("", self.open_wizard)
         tools.addSeparator()
-        self.settings_action = tools.addAction(tr("Settings…"), self.open_settings)
+        self.settings_action = tools.addAction("", self.open_settings)
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
-        help_menu = menu.addMenu(tr("&Help"))
-        help_menu.addAction(tr("Copy diagnostics"), self.copy_diagnostics)
-        help_menu.addAction(tr("About Lantern"), self.about)
+        self.help_menu = help_menu = menu.addMenu("")
+        self.diagnostics_action = help_menu.addAction("", self.copy_diagnostics)
+        self.about_action = help_menu.addAction("", self.about)
         # Everything that opens a socket: disabled (with the reason) while offline mode is on.
         self.network_actions: list[QAction] = [self.download_action]
 
     def _build_toolbar(self) -> None:
-        bar = self.addToolBar(tr("Main"))
+        self.toolbar = bar = self.addToolBar("")
         bar.setObjectName("mainToolbar")
         bar.setMovable(False)
         self.model_picker = ModelPicker(self)
@@ -112,7 +139,7 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
-        self.device_label = QLabel(tr("Checking this machine…"), self)
+        self.device_label = QLabel(self)
         self.offline_label = QLabel("", self)
         self.memory_label = MemoryLabel(self)
         status.addWidget(self.device_label, 1)
@@ -125,13 +152,11 @@ class MainWindow(QMainWindow):
         """After show: read courses and models, probe the machine, load the model, maybe run setup."""
         self.refresh_courses()
         self.refresh_models(load=True)
-        from app.services.hardware.profiler import capture_profile
-
         def probed(profile: Any) -> None:
-            self.ctx.profile = profile
+            self._profile = profile
             self.device_label.setText(device_summary(profile))
 
-        Op(self, lambda: capture_profile(self.ctx.paths.models_dir)).success(probed).run()
+        Op(self, self.ctx.services.profile).success(probed).run()
         if not self.ctx.state.setup_done or self.ctx.state.pending_pulls:
             self.open_wizard()  # first run, or a download the assistant started is waiting to resume
 
@@ -143,7 +168,7 @@ class MainWindow(QMainWindow):
         ctx = self.ctx
 
         def load() -> tuple[list[Course], dict[str, dict[str, str]]]:
-            courses = [ctx.courses.library.load(c.id) for c in ctx.courses.library.list()]
+            courses = [ctx.services.library.load(c.id) for c in ctx.services.library.list()]
             return courses, {c.id: ctx.progress.states(c.id) for c in courses}
 
         def show(result: tuple[list[Course], dict[str, dict[str, str]]]) -> None:
@@ -163,14 +188,14 @@ class MainWindow(QMainWindow):
 
         def listed(models: list[InstalledModel]) -> None:
             self.all_models = models
-            self.chat_models = [m for m in models if m.usable and not is_embedding_model(m, ctx.courses.catalog)]
+            self.chat_models = [m for m in models if m.usable and not is_embedding_model(m, ctx.services.catalog)]
             self.model_picker.set_models(self.chat_models, loaded=ctx.host.loaded("chat"))
             if not self.chat_models:
                 self.chat.set_notice(tr("No model is installed yet: run the setup assistant (Tools menu) to get "
                                         "one, or use the starter model."))
             elif load and ctx.host.loaded("chat") is None:
                 try:
-                    chosen = ctx.courses.chat_model()
+                    chosen = ctx.services.chat_model()
                 except LookupError:
                     chosen = self.chat_models[-1]
                 self.load_model(chosen.id)
@@ -193,7 +218,6 @@ class MainWindow(QMainWindow):
             self.model_picker.show_loaded(installed.id)
             self.chat.set_notice(result.notice)
             self.statusBar().showMessage(tr("{model} is ready").format(model=installed.display_name), 5_000)
-            self.tutor.model_loaded(result.plan.context_length)
             self.model_ready.emit(installed.id)
 
         def failed(exc: Exception) -> None:
@@ -215,11 +239,11 @@ class MainWindow(QMainWindow):
         lesson = next((x for x in course.lessons if x.id == lesson_id), None) if course else None
         if course is None or lesson is None:
             return
-        self.reader.show_lesson(course, lesson, done=self.sidebar.state(course_id, lesson_id) == "done")
+        self.reader.show_lesson(course, lesson, done=self.sidebar.lesson_state(course_id, lesson_id) == "done")
         self.tutor.set_course(course_id)
-        self.chat.title.setText(tr("Tutor · {course}").format(course=course.title))
+        self.chat.set_course_title(course.title)
         self.ctx.state.course_id, self.ctx.state.lesson_id = course_id, lesson_id
-        if self.sidebar.state(course_id, lesson_id) is None:
+        if self.sidebar.lesson_state(course_id, lesson_id) is None:
             self._store_progress(course_id, lesson_id, "opened")
 
     def open_lesson_at(self, lesson_id: str, anchor: str) -> None:
@@ -237,9 +261,9 @@ class MainWindow(QMainWindow):
 
     def _store_progress(self, course_id: str, lesson_id: str, state: str, *, downgrade: bool = False) -> None:
         def store() -> str:
-            return self.ctx.progress.mark(course_id, lesson_id, state, downgrade=downgrade)  # type: ignore[arg-type]
+            return self.ctx.progress.mark(course_id, lesson_id, state, downgrade=downgrade)
 
-        Op(self, store).success(lambda stored: self.sidebar.set_state(course_id, lesson_id, stored)).run(
+        Op(self, store).success(lambda stored: self.sidebar.set_lesson_state(course_id, lesson_id, stored)).run(
             executor=self.ctx.db)
 
     def import_course(self) -> None:
@@ -251,14 +275,16 @@ class MainWindow(QMainWindow):
         self.import_course_from(Path(path))
 
     def import_course_from(self, path: Path) -> None:
-        def done(result: Any) -> None:
+        def done(outcome: Any) -> None:
+            result = outcome.result
             skipped = "".join(f"\n• {name}: {why}" for name, why in result.skipped)
             self.statusBar().showMessage(tr("Imported '{title}'").format(title=result.course.title), 8_000)
             if skipped:
                 QMessageBox.information(self, tr("Lantern"), tr("Some files were not imported:") + skipped)
             self.refresh_courses()
 
-        (Op(self, lambda: self.ctx.courses.library.import_path(path)).success(done)
+        # Indexed when the first question needs it (TutorController), with its own progress and Stop.
+        (Op(self, lambda: self.ctx.services.import_course(path, index=False)).success(done)
          .with_progress(tr("Importing the course…")).run(executor=self.ctx.db))
 
     # -- offline, settings, setup -----------------------------------------------------------------
@@ -292,7 +318,7 @@ class MainWindow(QMainWindow):
     def _settings_changed(self, settings: LanternSettings) -> None:
         self.apply_offline(settings.offline)
         app = QApplication.instance()
-        if app is not None:
+        if isinstance(app, QApplication):
             from app.ui.i18n import install_language
             from app.ui.theme import apply_appearance, is_dark
 
@@ -305,7 +331,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from app.ui.settings_dialog import SettingsDialog
 
-        embedders = [m.id for m in self.all_models if is_embedding_model(m, self.ctx.courses.catalog)]
+        embedders = [m.id for m in self.all_models if is_embedding_model(m, self.ctx.services.catalog)]
         dialog = SettingsDialog(self.ctx.settings, chat_models=[m.id for m in self.chat_models],
                                 embedding_models=embedders, parent=self)
         self.settings_dialog = dialog
@@ -321,10 +347,11 @@ class MainWindow(QMainWindow):
                 show_error(self, exc)
                 return
             reload_fields = ("context_length", "n_threads", "gpu_layers", "chat_model")
-            if any(getattr(old, f) != getattr(new, f) for f in reload_fields) and self.ctx.host.loaded("chat"):
-                wanted = new.chat_model or self.ctx.host.loaded("chat")
-                self.model_picker.loaded_id = None
-                self.load_model(wanted)  # type: ignore[arg-type]
+            if any(getattr(old, f) != getattr(new, f) for f in reload_fields):
+                loaded = self.ctx.host.loaded("chat")
+                if loaded:
+                    self.model_picker.loaded_id = None
+                    self.load_model(new.chat_model or loaded)
 
         dialog.accepted.connect(accepted)
         dialog.open()

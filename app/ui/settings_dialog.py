@@ -36,15 +36,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import SettingsInvalid
+from app.core.i18n import N_
 from app.core.settings import LanternSettings
 from app.ui.i18n import tr
 
 # Tab title -> fields, in the order shown. Titles are English source text, translated when built.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Model", ("chat_model", "embedding_model", "context_length", "n_threads", "gpu_layers", "intent")),
-    ("Appearance", ("theme", "font_size", "ui_language")),
-    ("Downloads & privacy", ("max_parallel_downloads", "offline", "allow_plaintext_secrets")),
-    ("Advanced", ("log_level", "models_dir")),
+    (N_("Model"), ("chat_model", "embedding_model", "context_length", "n_threads", "gpu_layers", "intent")),
+    (N_("Appearance"), ("theme", "font_size", "ui_language")),
+    (N_("Downloads & privacy"), ("max_parallel_downloads", "offline", "allow_plaintext_secrets")),
+    (N_("Advanced"), ("log_level", "models_dir")),
 )
 HIDDEN_FIELDS = frozenset({"schema_version"})
 # Fields whose choices are the installed models, passed in by the caller.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psutil
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from app.core.downloads import human_bytes
@@ -42,19 +42,30 @@ class ModelPicker(QWidget):
         super().__init__(parent)
         self.combo = QComboBox(self)
         self.combo.setMinimumContentsLength(22)
-        self.combo.setToolTip(tr("The model the tutor answers with (installed models)"))
         self.combo.activated.connect(self._activated)
         self.busy = QProgressBar(self)
         self.busy.setRange(0, 0)  # llama.cpp reports no load progress; show that work is under way
         self.busy.setMaximumWidth(90)
         self.busy.hide()
-        self.label = QLabel(tr("Model:"), self)
+        self.label = QLabel(self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(self.label)
         layout.addWidget(self.combo)
         layout.addWidget(self.busy)
         self.loaded_id: str | None = None
+        self.retranslate()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
+
+    def retranslate(self) -> None:
+        self.combo.setToolTip(tr("The model the tutor answers with (installed models)"))
+        self.label.setText(tr("Model:"))
+        if self.combo.count() == 1 and self.combo.itemData(0) is None:
+            self.combo.setItemText(0, tr("No model installed"))
 
     def set_models(self, models: list[InstalledModel], *, loaded: str | None) -> None:
         self.combo.blockSignals(True)
@@ -94,6 +105,11 @@ class OfflineToggle(QToolButton):
         self.toggled.connect(self._restyle)
         self._restyle(False)
 
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self._restyle(self.isChecked())
+        super().changeEvent(event)
+
     def _restyle(self, offline: bool) -> None:
         self.setText(tr("● Offline mode: on") if offline else tr("○ Offline mode: off"))
         self.setToolTip(tr("Offline mode is on: nothing leaves this computer (no downloads, no cloud model, no "
@@ -114,6 +130,11 @@ class MemoryLabel(QLabel):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         self.refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.refresh()
+        super().changeEvent(event)
 
     def refresh(self) -> None:
         try:

@@ -34,7 +34,6 @@ class TutorController(QObject):
         self.ctx, self.panel = ctx, panel
         self.course_id: str | None = None
         self._wanted_course: str | None = None
-        self.context_length = ctx.settings.context_length
         self.session: TutorSession | None = None
         self._session_key: tuple[str, str] | None = None
         self.stream: EventStream | None = None
@@ -55,9 +54,6 @@ class TutorController(QObject):
         if course_id != self.course_id:
             self.course_id = course_id
             self._drop_session()
-
-    def model_loaded(self, context_length: int) -> None:
-        self.context_length = context_length
 
     # -- asking -------------------------------------------------------------------------------------
 
@@ -83,15 +79,15 @@ class TutorController(QObject):
             return
         history = self.session.history if self.session is not None and self._session_key and \
             self._session_key[0] == self.course_id else []
-        course_id, context_length = self.course_id, self.context_length
+        course_id = self.course_id
 
         def open_session(handle: OpHandle) -> TutorSession:
-            course = self.ctx.courses.library.load(course_id)
-            if not self.ctx.courses.status(course).ready:
+            def indexing(_status: Any) -> None:
                 handle.report(None, tr("Indexing the course first…"))
-                self.ctx.courses.index(course_id, cancel=handle.token)
-                handle.raise_if_cancelled()
-            session = self.ctx.tutor(course_id, context_length=context_length)
+
+            self.ctx.services.ensure_indexed(course_id, cancel=handle.token, before=indexing)
+            handle.raise_if_cancelled()
+            session = self.ctx.tutor(course_id)
             session.history = list(history)
             return session
 
@@ -150,7 +146,7 @@ class TutorController(QObject):
                 card.stopped()
             self.answer_finished.emit(answer)
         else:
-            card.render()
+            card.refresh()
         self.panel.scroll_to_end()
 
     def _on_finished(self) -> None:

@@ -10,6 +10,7 @@ import pytest
 from app.core.catalog import parse_catalog
 from app.core.errors import CatalogInvalid
 from app.core.quant import QUANTS
+from app.core.think_filter import DeclaredThinking
 from app.services.catalog_store import load_catalog, load_performance_table
 from app.services.resources import resource_path
 
@@ -100,6 +101,10 @@ def _with(raw, index, **changes):
     ({"runtime": "exotic"}, "unsupported_reason"),
     ({"quality": {"score": 140, "metric": "MMLU", "source": "x"}}, "quality.score"),
     ({"mlx": {"3bit": "mlx-community/x"}}, "4bit"),
+    ({"thinking": "sometimes"}, "thinking"),
+    ({"thinking": "soft-switch"}, "needs the soft_switch"),
+    ({"thinking": False, "soft_switch": "/no_think"}, "soft_switch applies only"),
+    ({"thinking": "always", "soft_switch": "/no_think"}, "soft_switch applies only"),
 ])
 def test_schema_rejects_bad_entries_with_a_clear_message(raw, changes, message):
     with pytest.raises(CatalogInvalid) as info:
@@ -129,3 +134,25 @@ def test_gpu_names_match_whole_words_and_laptop_parts():
     assert table.gpu_named("NVIDIA L40S") is None                # not the L4
     assert table.gpu_named("NVIDIA GeForce RTX 4090 Laptop GPU").bandwidth_gbps < \
         table.gpu_named("NVIDIA GeForce RTX 4090").bandwidth_gbps
+
+
+# The families that write hidden <think> reasoning before answering, and how tutoring turns it off.
+THINKING_FAMILIES = {"qwen3": ("template", "/no_think")}
+
+
+def test_every_chat_model_says_whether_it_thinks(raw, catalog):
+    for entry in raw["models"]:
+        assert ("thinking" in entry) == (entry["kind"] == "chat"), entry["id"]   # stated, never left to a default
+    for m in catalog.models:
+        assert (m.thinking, m.soft_switch) == THINKING_FAMILIES.get(m.family, (False, None)), m.id
+    assert catalog.get("qwen3-4b").declared_thinking == DeclaredThinking("template", "/no_think")
+    assert catalog.declared_thinking("qwen3-14b") == DeclaredThinking("template", "/no_think")
+    for mid in ("qwen2.5-coder-0.5b-instruct", "llama-3.2-1b-instruct", "phi-4-mini-instruct", "gemma-3-1b-it",
+                "smollm2-135m-instruct", "all-minilm-l6-v2", "not-in-the-catalog", None):
+        assert catalog.declared_thinking(mid) is None, mid
+
+
+def test_an_embedding_model_cannot_think(raw):
+    index = next(i for i, m in enumerate(raw["models"]) if m["kind"] == "embedding")
+    with pytest.raises(CatalogInvalid, match="only chat models think"):
+        parse_catalog(_with(raw, index, thinking="always"))

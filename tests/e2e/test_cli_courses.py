@@ -38,7 +38,10 @@ def test_import_index_and_ask_gives_a_cited_answer(tmp_path, lantern_home, insta
     assert main(["ask", "How do I stop a while loop early?", "--course", "loops", "--json", "--max-tokens", "96"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["covered"] and answer["answer"].strip()
-    assert answer["model"].startswith("smollm2") and answer["on_device"]
+    assert answer["model"].startswith("smollm2") and answer["on_device"] is True
+    # Where it was produced comes from the engine that answered, not from a literal.
+    assert answer["where"] == "on-device" and answer["backend"] == "llama.cpp"
+    assert answer["engine"]["model"] == answer["model"] and answer["engine"]["context_length"] >= 512
     assert answer["citations"], answer
     anchors = section_anchors("05-loops", read_course(lantern_home / "data" / "courses" / "loops")
                               .lesson("05-loops").body)
@@ -51,6 +54,7 @@ def test_import_index_and_ask_gives_a_cited_answer(tmp_path, lantern_home, insta
     assert main(["ask", "What is the capital of France?", "--course", "loops", "--json"]) == 0
     off = json.loads(capsys.readouterr().out)
     assert not off["covered"] and "doesn't cover" in off["answer"] and not off["citations"]
+    assert off["where"] is None and off["on_device"] is None  # no model was asked
 
 
 def test_refused_pack_leaves_nothing_behind(tmp_path, capsys):

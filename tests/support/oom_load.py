@@ -1,6 +1,6 @@
 """Load a model under a real address-space limit, so llama.cpp's allocations fail for real.
 
-Run in a subprocess by tests/services/test_loading.py: an RLIMIT_AS of "what is mapped now + 1.5 GB"
+Run in a subprocess by tests/services/inference/test_loading.py: an RLIMIT_AS of "what is mapped now + 1.5 GB"
 makes a large KV cache fail to allocate (as it would on a machine without the memory) without ever
 touching the real machine's limits. Prints one JSON line: the context used, the failures, the notice.
 """

@@ -6,7 +6,7 @@ import pytest
 
 from app.services.downloads.manager import DownloadManager, DownloadRequest
 from app.ui.download_progress import DownloadProgressRelay, DownloadProgressView
-from tests.services.test_downloads import REPO, client, make_transfer, payload
+from tests.services.downloads.test_downloads import REPO, client, make_transfer, payload
 from tests.support.hf_server import FakeHub
 
 

@@ -119,7 +119,7 @@ def downloading(qtbot, lantern_home):
         hub.add_file("someone/Big-GGUF", "big.gguf", path)
         hub.throttle(2 << 20)
         window = make_window(qtbot, endpoint=hub.endpoint)
-        acquirer = window.ctx.models.acquirer
+        acquirer = window.ctx.services.acquirer
         job = acquirer.start(acquirer.plan(parse_model_spec("someone/Big-GGUF/big.gguf", catalog_ids=set()),
                                            profile=None))
         qtbot.waitUntil(lambda: job.progress.bytes_done > 0, timeout=20_000)
@@ -139,9 +139,9 @@ def test_offline_toggle_disables_network_actions_and_persists(qtbot, downloading
     assert "Offline mode is on" in window.download_action.toolTip()
     assert window.offline_label.text()
     qtbot.waitUntil(lambda: job.state == "paused", timeout=20_000)  # no socket while offline
-    assert load_settings().offline is True and ctx.models.hub.offline is True
+    assert load_settings().offline is True and ctx.services.gate.offline is True
     with pytest.raises(OfflineModeEnabled):
-        ctx.models.hub.refuse_if_offline("anything")
+        ctx.services.hub.refuse_if_offline("anything")
 
     window.offline_toggle.click()
     assert window.download_action.isEnabled() and load_settings().offline is False
@@ -190,7 +190,7 @@ def test_closing_during_a_download_pauses_it_and_keeps_the_partial(downloading):
     ctx = window.ctx
     window.close()  # shutdown: pause downloads, close models, stop workers
     assert job.state == "paused"
-    partials = list(ctx.models.partial_dir.glob("*.part*"))
+    partials = list(ctx.services.partial_dir.glob("*.part*"))
     assert partials, "the partial download must be kept so it resumes"
     assert ctx.closed and not window.isVisible()
 
@@ -201,9 +201,11 @@ def test_lesson_progress_marks_persist(qtbot, lantern_home):
         with qtbot.waitSignal(window.courses_ready, timeout=30_000):
             window.start()
         assert window.reader.current_lesson_id == "01-first-program"
-        qtbot.waitUntil(lambda: window.sidebar.state("python-from-zero", "01-first-program") == "opened", timeout=5_000)
+        qtbot.waitUntil(lambda: window.sidebar.lesson_state("python-from-zero", "01-first-program") == "opened",
+                        timeout=5_000)
         window.reader.done_button.click()
-        qtbot.waitUntil(lambda: window.sidebar.state("python-from-zero", "01-first-program") == "done", timeout=5_000)
+        qtbot.waitUntil(lambda: window.sidebar.lesson_state("python-from-zero", "01-first-program") == "done",
+                        timeout=5_000)
         top = window.sidebar.topLevelItem([window.sidebar.topLevelItem(i).data(0, 256)
                                            for i in range(window.sidebar.topLevelItemCount())]
                                           .index("python-from-zero"))
@@ -214,7 +216,7 @@ def test_lesson_progress_marks_persist(qtbot, lantern_home):
     try:
         with qtbot.waitSignal(again.courses_ready, timeout=30_000):
             again.start()
-        assert again.sidebar.state("python-from-zero", "01-first-program") == "done"
+        assert again.sidebar.lesson_state("python-from-zero", "01-first-program") == "done"
     finally:
         again.close()
 
@@ -244,7 +246,7 @@ def test_settings_dialog_saves_and_applies(qtbot, lantern_home, qapp):
         dialog.accept()
         saved = load_settings()
         assert saved.theme == "dark" and saved.context_length == 2048 and saved.offline
-        assert window.ctx.settings.context_length == 2048 and window.ctx.models.hub.offline
+        assert window.ctx.settings.context_length == 2048 and window.ctx.services.gate.offline
         assert window.offline_toggle.isChecked() and not window.download_action.isEnabled()
         assert window.reader._dark and window.chat.dark  # the views render their own HTML in dark colours
     finally:

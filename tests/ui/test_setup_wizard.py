@@ -62,7 +62,8 @@ def open_wizard(qtbot, hub):
         if offline:
             settings = settings.model_copy(update={"offline": True})
         ctx = AppContext(settings, resolve_paths(), endpoint=hub.endpoint)
-        ctx.profile = profile
+        if profile is not None:
+            ctx.services.use_profile(profile)
         wizard = SetupWizard(ctx)
         qtbot.addWidget(wizard)
         opened.append(wizard)
@@ -95,7 +96,7 @@ def to_download(qtbot, wizard: SetupWizard) -> None:
 
 
 def sidecar_bytes(ctx: AppContext) -> int:
-    [side] = ctx.models.partial_dir.glob("*.part.json")
+    [side] = ctx.services.partial_dir.glob("*.part.json")
     return int(json.loads(side.read_text())["bytes_done"])
 
 
@@ -157,7 +158,7 @@ def test_first_run_end_to_end(qtbot, hub, open_wizard):
     installed = panel.result
     assert cdn_gets(hub)[-1].range == f"bytes={checkpoint}-"
     assert installed.sha256 == info.sha256 and installed.quant == "Q4_1" and installed.usable
-    assert ctx.models.registry.get(installed.id).sha256 == info.sha256
+    assert ctx.services.registry.get(installed.id).sha256 == info.sha256
     assert ctx.settings.chat_model == installed.id and load_settings().chat_model == installed.id
     assert ctx.state.pending_pulls == {} and AppState.load(ctx.state_dir).pending_pulls == {}
 
@@ -266,7 +267,7 @@ def test_cancel_offline_toggle_and_a_damaged_download_that_is_tried_again(qtbot,
     panel.view.cancel_button.click()
     qtbot.waitUntil(lambda: first.state == "cancelled" and panel.start_button.isVisible(), timeout=LONG)
     assert wizard.ctx.state.pending_pulls == {} and AppState.load(wizard.ctx.state_dir).pending_pulls == {}
-    assert list(wizard.ctx.models.partial_dir.glob("*.part*")) == []  # the partial file went too
+    assert list(wizard.ctx.services.partial_dir.glob("*.part*")) == []  # the partial file went too
     panel.start_button.click()  # "Download" again
     qtbot.waitUntil(lambda: panel.job is not None and panel.job is not first, timeout=LONG)
     job = panel.job
@@ -303,7 +304,7 @@ def test_rerun_keeps_or_imports_a_model_and_refuses_an_embedder_as_tutor(qtbot, 
     box = wait_for_error(qtbot)
     assert "embedding model" in box.text()
     box.close()
-    assert wizard.ctx.models.registry.list() == [] and not models.keep_radio.isVisible()
+    assert wizard.ctx.services.registry.list() == [] and not models.keep_radio.isVisible()
 
     monkeypatch.setattr(models, "ask_for_file", lambda: smollm2_gguf)
     models.import_button.click()

@@ -2,7 +2,9 @@
 
 huggingface_hub builds the URLs, reads the endpoint and the token, and parses file metadata
 (commit, size, LFS sha256) and repository listings. Its errors are translated here, once, into
-LanternErrors with a hint. In offline mode every method refuses before a socket is opened.
+LanternErrors with a hint. Every request goes through the network gate (app/services/net.py): in
+offline mode every method refuses first, by name, and huggingface_hub's own client is the gate's, so
+nothing it does can open a socket to the network while offline mode is on.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub import errors as hf_errors
 
+from app import __version__
 from app.core.downloads import RETRY_STATUSES, RemoteFile, RetryPolicy
 from app.core.errors import (
     AccessDenied,
     DownloadFailed,
     LanternError,
-    OfflineModeEnabled,
     OperationCancelled,
     RemoteNotFound,
 )
+from app.core.i18n import _
+from app.services.net import NetworkGate, offline_refusal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,21 +45,17 @@ def default_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def offline_refusal(what: str) -> OfflineModeEnabled:
-    return OfflineModeEnabled(
-        f"Offline mode is on, so Lantern will not download {what}.",
-        hint="Turn offline mode off (setting `offline = false`, or LANTERN_OFFLINE=0) to download, "
-             "or import a model file you already have with `lantern models import PATH`.",
-    )
+__all__ = ["MLX_PATTERNS", "HubClient", "default_endpoint", "offline_refusal", "translate_hub_error"]
 
 
 class HubClient:
-    """Metadata and listings from the hub, with retries and plain-language errors."""
+    """Metadata and listings from the hub, with retries and plain-language errors. Offline mode is the
+    gate's, read live: toggling it needs no new client."""
 
-    def __init__(self, *, offline: bool, token: str | None = None, endpoint: str | None = None,
+    def __init__(self, *, gate: NetworkGate, token: str | None = None, endpoint: str | None = None,
                  timeout_s: float = 15.0, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.offline = offline
+        self.gate = gate
         self.token = token
         self.endpoint = (endpoint or default_endpoint()).rstrip("/")
         self.timeout_s = timeout_s
@@ -70,12 +70,14 @@ class HubClient:
         self.refuse_if_offline(f"'{filename}' from {repo_id}")
         url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
         meta = self._with_retries(
-            lambda: get_hf_file_metadata(url, token=self._token_arg(), timeout=self.timeout_s, endpoint=self.endpoint),
+            lambda: get_hf_file_metadata(url, token=self._token_arg(), timeout=self.timeout_s, endpoint=self.endpoint,
+                                         library_name="Lantern", library_version=__version__),
             what=f"'{filename}' in {repo_id}", attempts=attempts)
         if meta.commit_hash is None or meta.etag is None or meta.size is None:
             raise DownloadFailed(
-                f"The server did not say which version of '{filename}' it has (no commit, size or etag).",
-                hint="The server may not be a Hugging Face Hub; check HF_ENDPOINT.",
+                _("The server did not say which version of '{filename}' it has (no commit, size or etag).").format(
+                  filename=filename),
+                hint=_("The server may not be a Hugging Face Hub; check HF_ENDPOINT."),
                 debug_context={"url": url, "metadata": repr(meta)})
         is_lfs = len(meta.etag) == 64  # LFS etags are the sha256; small files carry their git blob sha1
         return RemoteFile(
@@ -88,24 +90,28 @@ class HubClient:
                    patterns: Iterable[str] = ("*",)) -> list[RemoteFile]:
         """Every file of a repository at one commit, with sizes and hashes (for MLX snapshots and listings)."""
         self.refuse_if_offline(repo_id)
-        api = HfApi(endpoint=self.endpoint, token=self._token_arg())
+        api = HfApi(endpoint=self.endpoint, token=self._token_arg(), library_name="Lantern",
+                    library_version=__version__)
         info = self._with_retries(
             lambda: api.model_info(repo_id, revision=revision, files_metadata=True, timeout=self.timeout_s),
             what=repo_id)
         if info.sha is None:
-            raise DownloadFailed(f"The server did not say which commit {repo_id} is at.",
-                                 hint="Try again later; check HF_ENDPOINT.")
+            raise DownloadFailed(_("The server did not say which commit {repo_id} is at.").format(repo_id=repo_id),
+                                 hint=_("Try again later; check HF_ENDPOINT."))
         wanted = tuple(patterns)
         files = []
         for s in info.siblings or []:
             if not any(fnmatch(s.rfilename, p) for p in wanted):
                 continue
             if not safe_relative_path(s.rfilename):  # names come from the server: never write outside the folder
-                raise DownloadFailed(f"{repo_id} lists a file with an unsafe name ({s.rfilename!r}); nothing was "
-                                     "downloaded.", hint="Report the repository; choose another model.")
+                raise DownloadFailed(_("{repo_id} lists a file with an unsafe name ({rfilename!r}); nothing was "
+                                       "downloaded.").format(
+                                       repo_id=repo_id, rfilename=s.rfilename),
+                                     hint=_("Report the repository; choose another model."))
             if s.size is None:
-                raise DownloadFailed(f"The server did not give the size of '{s.rfilename}' in {repo_id}.",
-                                     hint="Try again later.")
+                raise DownloadFailed(_("The server did not give the size of '{rfilename}' in {repo_id}.").format(
+                                       rfilename=s.rfilename, repo_id=repo_id),
+                                     hint=_("Try again later."))
             sha256 = s.lfs.sha256 if s.lfs is not None else None
             etag = sha256 or s.blob_id or ""
             files.append(RemoteFile(
@@ -128,9 +134,14 @@ class HubClient:
             return {"Authorization": f"Bearer {token}"}
         return {}
 
+    @property
+    def offline(self) -> bool:
+        return self.gate.offline
+
     def refuse_if_offline(self, what: str) -> None:
-        if self.offline:
-            raise offline_refusal(what)
+        """Downloads are refused in offline mode wherever the hub is (a loopback test hub too): the
+        setting means "no downloads", and the message names what was refused."""
+        self.gate.refuse_if_offline(what)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -149,7 +160,8 @@ class HubClient:
         attempt = 0
         while True:
             try:
-                return call()
+                with self.gate.huggingface_hub():
+                    return call()
             except Exception as exc:  # translated below; unknown kinds are re-raised untouched
                 retry_after = retryable(exc)
                 if retry_after is None:
@@ -208,38 +220,43 @@ def translate_hub_error(exc: BaseException, *, what: str, endpoint: str) -> Base
     status = status_of(exc)
     if isinstance(exc, hf_errors.GatedRepoError) or status in (401, 403):
         return AccessDenied(
-            f"The server refused access to {what}: the model is gated or private, or the saved token is not valid.",
-            hint="Open the model's page on Hugging Face, accept its licence with your account, then store an "
-                 "access token with `lantern auth hf` (or set HF_TOKEN).", debug_context=ctx)
+            _("The server refused access to {what}: the model is gated or private, or the saved token is not "
+              "valid.").format(what=what),
+            hint=_("Open the model's page on Hugging Face, accept its licence with your account, then store an "
+                   "access token with `lantern auth hf` (or set HF_TOKEN)."), debug_context=ctx)
     if isinstance(exc, hf_errors.RevisionNotFoundError):
-        return RemoteNotFound(f"That revision of {what} does not exist.",
-                              hint="Check the branch, tag or commit name, or leave it out to use 'main'.",
+        return RemoteNotFound(_("That revision of {what} does not exist.").format(what=what),
+                              hint=_("Check the branch, tag or commit name, or leave it out to use 'main'."),
                               debug_context=ctx)
     if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
-        return RemoteNotFound(f"There is no file {what} on the server.",
-                              hint="Check the file name (case matters) on the model's 'Files' page.", debug_context=ctx)
+        return RemoteNotFound(_("There is no file {what} on the server.").format(what=what),
+                              hint=_("Check the file name (case matters) on the model's 'Files' page."),
+                              debug_context=ctx)
     if isinstance(exc, hf_errors.RepositoryNotFoundError) or status == 404:
-        return RemoteNotFound(f"The repository for {what} was not found.",
-                              hint="Check the spelling (owner/name). A private repository also looks like this "
-                                   "without a token: `lantern auth hf`.", debug_context=ctx)
+        return RemoteNotFound(_("The repository for {what} was not found.").format(what=what),
+                              hint=_("Check the spelling (owner/name). A private repository also looks like this "
+                                     "without a token: `lantern auth hf`."), debug_context=ctx)
     if is_tls_error(exc):
         return DownloadFailed(
-            f"The secure connection to {urlsplit(endpoint).netloc} could not be verified, so nothing was downloaded.",
-            hint="Lantern never turns certificate checks off. Behind a company proxy, install its root certificate "
-                 "in the system's certificate store (or point SSL_CERT_FILE at it).", debug_context=ctx)
+            _("The secure connection to {netloc} could not be verified, so nothing was downloaded.").format(
+              netloc=urlsplit(endpoint).netloc),
+            hint=_("Lantern never turns certificate checks off. Behind a company proxy, install its root certificate "
+                   "in the system's certificate store (or point SSL_CERT_FILE at it)."), debug_context=ctx)
     if status == 429:
-        return DownloadFailed(f"The server is limiting requests and kept refusing {what}.",
-                              hint="Wait a few minutes and run the same command again; a token "
-                                   "(`lantern auth hf`) raises the limit.", debug_context=ctx)
+        return DownloadFailed(_("The server is limiting requests and kept refusing {what}.").format(what=what),
+                              hint=_("Wait a few minutes and run the same command again; a token "
+                                     "(`lantern auth hf`) raises the limit."), debug_context=ctx)
     if status is not None and status >= 500:
-        return DownloadFailed(f"The server had an error ({status}) while sending {what}, and retrying did not help.",
-                              hint="Try again later; the partial download is kept and resumes.", debug_context=ctx)
+        return DownloadFailed(_("The server had an error ({status}) while sending {what}, and retrying did not "
+                                "help.").format(status=status, what=what),
+                              hint=_("Try again later; the partial download is kept and resumes."), debug_context=ctx)
     if isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError,
                         httpx2.ProxyError)):
-        return DownloadFailed(f"The connection failed while fetching {what}.",
-                              hint="Check your internet connection (and HTTPS_PROXY if you use a proxy), then run "
-                                   "the same command again; the download resumes where it stopped.",
+        return DownloadFailed(_("The connection failed while fetching {what}.").format(what=what),
+                              hint=_("Check your internet connection (and HTTPS_PROXY if you use a proxy), then run "
+                                     "the same command again; the download resumes where it stopped."),
                               debug_context=ctx)
     if isinstance(exc, hf_errors.HfHubHTTPError):
-        return DownloadFailed(f"The server refused {what} ({status}).", hint="Try again later.", debug_context=ctx)
+        return DownloadFailed(_("The server refused {what} ({status}).").format(
+                                what=what, status=status), hint=_("Try again later."), debug_context=ctx)
     return exc

@@ -19,7 +19,7 @@ from itertools import count
 from pathlib import Path
 
 from app.core.downloads import TERMINAL_STATES, DownloadPaused, DownloadProgress, DownloadState, RateMeter, RemoteFile
-from app.core.errors import LanternError, OperationCancelled
+from app.core.errors import LanternError, OfflineModeEnabled, OperationCancelled
 from app.services.downloads.transfer import FileTransfer, TransferControl
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ class DownloadJob:
                               files_done=len(self.request.files), message=None))
         except DownloadPaused:
             self._set(replace(self.progress, state="paused", rate_bps=None, eta_s=None))
+        except OfflineModeEnabled as exc:  # offline mode turned on under a running job: it waits, resumable
+            self._set(replace(self.progress, state="paused", rate_bps=None, eta_s=None, message=exc.user_message))
         except OperationCancelled:
             self._discard()
             self._set(replace(self.progress, state="cancelled", rate_bps=None, eta_s=None))

@@ -14,6 +14,7 @@ import httpx2
 from app.core.downloads import RemoteFile
 from app.core.errors import DownloadFailed
 from app.core.gguf import GgufHeader, parse_gguf_header
+from app.core.i18n import _
 from app.services.downloads.hub import HubClient, retryable, translate_hub_error
 
 MAX_BLOCK = 64 << 20  # a server that ignores Range would otherwise stream the whole file to us
@@ -44,7 +45,7 @@ class RemoteRangeReader:
                 attempt += 1
                 retry_after = retryable(exc)
                 if retry_after is None or self.hub.retry.gives_up(attempt):
-                    raise translate_hub_error(exc, what=f"the header of '{self.remote.label}'",
+                    raise translate_hub_error(exc, what=_("the header of '{label}'").format(label=self.remote.label),
                                               endpoint=self.hub.endpoint) from exc
                 self.hub._sleep(self.hub.retry.delay(attempt, retry_after_s=retry_after or None))
                 self.location = self.hub.refresh(self.remote).location or self.remote.url
@@ -58,8 +59,8 @@ class RemoteRangeReader:
             if r.status_code == 206:
                 m = re.match(r"bytes (\d+)-", r.headers.get("content-range", ""))
                 if not m or int(m.group(1)) != offset:
-                    raise DownloadFailed("The server sent the wrong part of the file while Lantern read its header.",
-                                         hint="Try again later.")
+                    raise DownloadFailed(_("The server sent the wrong part of the file while Lantern read its header."),
+                                         hint=_("Try again later."))
                 data = r.read()
                 self.bytes_read += len(data)
                 return data

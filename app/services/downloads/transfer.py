@@ -30,11 +30,19 @@ from urllib.parse import urlsplit
 import httpx2
 from filelock import FileLock, Timeout
 
-from app import __version__
 from app.core.downloads import DownloadPaused, RemoteFile, RetryPolicy, disk_shortfall, human_bytes
-from app.core.errors import ChecksumMismatch, DiskFull, DownloadFailed, LanternError, OperationCancelled
+from app.core.errors import (
+    ChecksumMismatch,
+    DiskFull,
+    DownloadFailed,
+    LanternError,
+    OfflineModeEnabled,
+    OperationCancelled,
+)
+from app.core.i18n import _
 from app.services.downloads.hub import HubClient, retry_after_of, retryable, translate_hub_error
-from app.services.models.files import file_sha256
+from app.services.hashing import file_sha256
+from app.services.net import NetworkGate
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +61,11 @@ class TransferTuning:
     connect_timeout_s: float = 15.0
 
 
-def make_http_client(tuning: TransferTuning) -> httpx2.Client:
-    """TLS verification stays on (httpx2's default, the OS trust store); proxies come from the environment."""
-    return httpx2.Client(
-        follow_redirects=True, trust_env=True, headers={"User-Agent": f"lantern/{__version__}"},
+def make_http_client(gate: NetworkGate, tuning: TransferTuning) -> httpx2.Client:
+    """The gate's client (offline mode, TLS on, proxies from the environment, User-Agent) with the
+    transfer's timeouts: a read timeout is how a stalled connection is noticed."""
+    return gate.http_client(
+        follow_redirects=True,
         timeout=httpx2.Timeout(connect=tuning.connect_timeout_s, read=tuning.stall_timeout_s,
                                write=tuning.stall_timeout_s, pool=tuning.connect_timeout_s))
 
@@ -183,7 +192,7 @@ class FileTransfer:
         self.hub = hub
         self.partial_dir = partial_dir
         self.tuning = tuning or TransferTuning()
-        self.client = client or make_http_client(self.tuning)
+        self.client = client or make_http_client(hub.gate, self.tuning)
         self.retry = retry or hub.retry
         self.free_bytes = free_bytes
 
@@ -210,14 +219,15 @@ class FileTransfer:
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         if self._already_complete(remote, dest):
             return dest
-        part, _ = self.paths(remote)
+        part, _done = self.paths(remote)
         # Two runs on one partial (two windows, a double click) would interleave writes: one at a time.
         lock = FileLock(str(part) + ".lock", timeout=0)
         try:
             lock.acquire()
         except Timeout:
-            raise LanternError(f"'{remote.label}' is already being downloaded by another Lantern window or command.",
-                               hint="Wait for that download to finish, or pause it there.") from None
+            raise LanternError(_("'{label}' is already being downloaded by another Lantern window or command.").format(
+                                 label=remote.label),
+                               hint=_("Wait for that download to finish, or pause it there.")) from None
         try:
             return self._run_locked(remote, dest, control, on_progress)
         finally:
@@ -241,7 +251,7 @@ class FileTransfer:
             if state.same_content(remote):
                 offset = min(state.bytes_done, part.stat().st_size, remote.size)
             else:
-                message = "The file changed on the server since the download started; starting again from zero."
+                message = _("The file changed on the server since the download started; starting again from zero.")
         self._check_disk(remote, offset)
         state = Sidecar.for_remote(remote)
         state.bytes_done = offset
@@ -250,7 +260,8 @@ class FileTransfer:
                 f.truncate(offset)
                 digest = self._rehash(f, remote, offset)
                 state.save(side)
-                on_progress(offset, message or (f"Resuming from {human_bytes(offset)}." if offset else None))
+                on_progress(offset, message or (_("Resuming from {size}.").format(size=human_bytes(offset))
+                                                if offset else None))
                 offset = self._fetch_all(remote, f, digest, state, side, control, on_progress)
                 f.flush()
                 os.fsync(f.fileno())
@@ -260,10 +271,11 @@ class FileTransfer:
                     f.close()
                     self.discard(remote)
                     raise DiskFull(
-                        f"The disk filled up while downloading '{remote.label}'; the partial file was deleted to "
-                        "give the space back.",
-                        hint=f"Free at least {human_bytes(remote.size)} on {self.partial_dir.anchor or '/'} "
-                             "(or move the models folder with the `models_dir` setting), then try again.",
+                        _("The disk filled up while downloading '{label}'; the partial file was deleted to give the "
+                          "space back.").format(label=remote.label),
+                        hint=_("Free at least {size} on {anchor} (or move the models folder with the `models_dir` "
+                               "setting), then try again.").format(
+                               size=human_bytes(remote.size), anchor=self.partial_dir.anchor or '/'),
                         debug_context={"error": repr(exc)}) from exc
                 raise
             except OperationCancelled:
@@ -298,8 +310,8 @@ class FileTransfer:
                 state.save(side)
                 on_progress(0, str(why))
                 failures += 1
-            except (DownloadPaused, KeyboardInterrupt, OperationCancelled):
-                self._checkpoint(f, state, side, offset_of(f))
+            except (DownloadPaused, KeyboardInterrupt, OperationCancelled, OfflineModeEnabled):
+                self._checkpoint(f, state, side, offset_of(f))  # offline mid-way (the gate): resumable later
                 raise
             except (httpx2.TransportError, _RetryableStatus) as exc:
                 offset = offset_of(f)
@@ -311,13 +323,15 @@ class FileTransfer:
                     raise self._gave_up(remote, exc, offset) from exc
                 retry_after = exc.retry_after if isinstance(exc, _RetryableStatus) and exc.retry_after > 0 else None
                 delay = self.retry.delay(max(1, failures), retry_after_s=retry_after)
-                on_progress(offset, f"Connection problem ({_short(exc)}); retrying in {delay:.0f} s.")
+                on_progress(offset, _("Connection problem ({exc}); retrying in {delay:.0f} s.").format(
+                                      exc=_short(exc), delay=delay))
                 log.info("transfer of %s interrupted at %d: %r; retry in %.1fs", remote.label, offset, exc, delay)
                 control.wait(delay)
                 location = self._fresh_location(remote, location)
             if failures and self.retry.gives_up(failures):
-                raise DownloadFailed(f"The server kept sending '{remote.label}' in a form that cannot be resumed.",
-                                     hint="Try again later.", debug_context={"offset": offset})
+                raise DownloadFailed(_("The server kept sending '{label}' in a form that cannot be resumed.").format(
+                                       label=remote.label),
+                                     hint=_("Try again later."), debug_context={"offset": offset})
         return offset
 
     def _fetch_from(self, location: str, remote: RemoteFile, f: Any, digest: _Digest, state: Sidecar, side: Path,
@@ -330,7 +344,7 @@ class FileTransfer:
             if r.status_code == 416:
                 return offset
             if r.status_code == 200 and offset:
-                raise _Restart("The server cannot resume this download; starting again from zero.")
+                raise _Restart(_("The server cannot resume this download; starting again from zero."))
             raw = "content-encoding" not in r.headers
             # No re-chunking: a re-chunked buffer is lost when the connection drops, and resume must
             # start at the last byte that really arrived.
@@ -339,7 +353,7 @@ class FileTransfer:
             try:
                 for chunk in chunks:
                     if offset + len(chunk) > remote.size:
-                        raise _Restart("The server sent more bytes than the file has; starting again from zero.")
+                        raise _Restart(_("The server sent more bytes than the file has; starting again from zero."))
                     sink.put(chunk)
                     offset += len(chunk)
                     on_progress(offset, None)
@@ -347,7 +361,7 @@ class FileTransfer:
             finally:
                 sink.close()  # every byte that arrived is on disk before anyone checkpoints or retries
         if offset < remote.size:  # the body ended early without an error from the client
-            raise httpx2.RemoteProtocolError("the server closed the connection before the end of the file")
+            raise httpx2.RemoteProtocolError(_("the server closed the connection before the end of the file"))
         return offset
 
     def _check_response(self, r: httpx2.Response, remote: RemoteFile, offset: int) -> None:
@@ -355,15 +369,15 @@ class FileTransfer:
         if status == 206:
             m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", r.headers.get("content-range", ""))
             if not m or int(m.group(1)) != offset or (m.group(3) != "*" and int(m.group(3)) != remote.size):
-                raise _Restart("The server answered the resume request with a different part of the file; "
-                               "starting again from zero.")
+                raise _Restart(_("The server answered the resume request with a different part of the file; "
+                                 "starting again from zero."))
         elif status == 200:
             length = r.headers.get("content-length")
             if length is not None and int(length) != remote.size:
-                raise _Restart("The server is now sending a different file; starting again from zero.")
+                raise _Restart(_("The server is now sending a different file; starting again from zero."))
         elif status == 416:
             if offset != remote.size:
-                raise _Restart("The server says the saved part does not fit the file; starting again from zero.")
+                raise _Restart(_("The server says the saved part does not fit the file; starting again from zero."))
         elif status in (401, 403, 404, 410):
             # A signed CDN link may have expired; fresh metadata either gives a new link or the real error.
             self.hub.refresh(remote)
@@ -371,11 +385,12 @@ class FileTransfer:
         elif status in (408, 429) or status >= 500:
             raise _RetryableStatus(status, retry_after_of(r.headers))
         else:
-            raise DownloadFailed(f"The server refused to send '{remote.label}' (HTTP {status}).",
-                                 hint="Try again later.", debug_context={"url": str(r.url)})
+            raise DownloadFailed(_("The server refused to send '{label}' (HTTP {status}).").format(
+                                   label=remote.label, status=status),
+                                 hint=_("Try again later."), debug_context={"url": str(r.url)})
         etag = (r.headers.get("etag") or "").strip('"').removeprefix("W/").strip('"')
         if len(etag) == 64 and remote.sha256 and etag != remote.sha256:
-            raise _Restart("The file changed on the server since the download started; starting again from zero.")
+            raise _Restart(_("The file changed on the server since the download started; starting again from zero."))
 
     def _fresh_location(self, remote: RemoteFile, current: str) -> str:
         """Signed CDN links expire: ask for a fresh one before resuming. Keep the old one if that fails."""
@@ -386,8 +401,8 @@ class FileTransfer:
                 raise
             return current
         if fresh.etag != remote.etag or fresh.size != remote.size:
-            raise DownloadFailed(f"'{remote.label}' changed on the server during the download.",
-                                 hint="Run the command again to download the new version.")
+            raise DownloadFailed(_("'{label}' changed on the server during the download.").format(label=remote.label),
+                                 hint=_("Run the command again to download the new version."))
         return self._pinned(remote, fresh.location)
 
     def _pinned(self, remote: RemoteFile, location: str | None) -> str:
@@ -403,10 +418,11 @@ class FileTransfer:
         short = disk_shortfall(free_bytes=free, remaining_bytes=remote.size - offset, total_bytes=remote.size)
         if short:
             raise DiskFull(
-                f"Not enough free disk space for '{remote.label}': it needs {human_bytes(remote.size - offset)} "
-                f"more and {human_bytes(free)} is free (Lantern also keeps a little space spare for your system).",
-                hint=f"Free at least {human_bytes(short)}, or move the models folder to a bigger disk "
-                     "(setting `models_dir`), then run the same command again.",
+                _("Not enough free disk space for '{label}': it needs {size} more and {free} is free (Lantern also "
+                  "keeps a little space spare for your system).").format(
+                  label=remote.label, size=human_bytes(remote.size - offset), free=human_bytes(free)),
+                hint=_("Free at least {short}, or move the models folder to a bigger disk (setting `models_dir`), "
+                       "then run the same command again.").format(short=human_bytes(short)),
                 debug_context={"free": free, "needed": remote.size - offset, "dir": str(self.partial_dir)})
 
     def _rehash(self, f: Any, remote: RemoteFile, offset: int) -> _Digest:
@@ -419,7 +435,7 @@ class FileTransfer:
         while left:
             n = f.readinto(view[: min(len(buf), left)])
             if not n:
-                raise _Restart("The saved part is shorter than recorded")
+                raise _Restart(_("The saved part is shorter than recorded"))
             digest.update(view[:n])
             left -= n
         f.seek(offset)
@@ -439,26 +455,31 @@ class FileTransfer:
         got = digest.hexdigest()
         if size != remote.size or got != digest.expected:
             self.discard(remote)
-            what = (f"its size is {size:,} bytes instead of {remote.size:,}" if size != remote.size
-                    else f"its {digest.kind} is {got[:12]}… but the server published {str(digest.expected)[:12]}…")
+            what = (_("its size is {size:,} bytes instead of {expected:,}").format(
+                      size=size, expected=remote.size) if size != remote.size
+                    else _("its {kind} is {got}… but the server published {expected}…").format(
+                           kind=digest.kind, got=got[:12], expected=str(digest.expected)[:12]))
             raise ChecksumMismatch(
-                f"'{remote.label}' arrived damaged ({what}). It was deleted and not installed.",
-                hint="Run the same command again to download it afresh. If this repeats, a proxy or antivirus "
-                     "may be altering downloads.",
+                _("'{label}' arrived damaged ({what}). It was deleted and not installed.").format(
+                  label=remote.label, what=what),
+                hint=_("Run the same command again to download it afresh. If this repeats, a proxy or antivirus "
+                       "may be altering downloads."),
                 debug_context={"expected": digest.expected, "got": got, "size": size, "source": remote.source_ref})
 
     def _gave_up(self, remote: RemoteFile, exc: BaseException, offset: int) -> BaseException:
         done = f"{human_bytes(offset)} of {human_bytes(remote.size)}"
         if isinstance(exc, _RetryableStatus):
-            what = ("The server is limiting requests" if exc.status == 429
-                    else f"The server kept failing (HTTP {exc.status})")
-            return DownloadFailed(f"{what} while sending '{remote.label}'; stopped after {done}.",
-                                  hint="Try again later; the download resumes where it stopped.",
+            what = (_("The server is limiting requests") if exc.status == 429
+                    else _("The server kept failing (HTTP {status})").format(status=exc.status))
+            return DownloadFailed(_("{what} while sending '{label}'; stopped after {done}.").format(
+                                    what=what, label=remote.label, done=done),
+                                  hint=_("Try again later; the download resumes where it stopped."),
                                   debug_context={"status": exc.status})
         return DownloadFailed(
-            f"The connection kept failing while downloading '{remote.label}'; stopped after {done}.",
-            hint="Check your internet connection (and HTTPS_PROXY if you use a proxy), then run the same command "
-                 "again: the download resumes where it stopped.", debug_context={"error": repr(exc)})
+            _("The connection kept failing while downloading '{label}'; stopped after {done}.").format(
+              label=remote.label, done=done),
+            hint=_("Check your internet connection (and HTTPS_PROXY if you use a proxy), then run the same command "
+                   "again: the download resumes where it stopped."), debug_context={"error": repr(exc)})
 
 
 class _Sink:
@@ -526,7 +547,7 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, _RetryableStatus):
         return f"HTTP {exc.status}"
     if isinstance(exc, httpx2.TimeoutException):
-        return "no data arrived for a while"
+        return _("no data arrived for a while")
     return "connection lost"
 
 

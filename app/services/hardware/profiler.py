@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.core.i18n import _
 from app.core.profile import (
     CpuInfo,
     DeviceProfile,
@@ -102,7 +103,7 @@ def assemble(outcomes: dict[str, _Outcome], *, label: str | None = None) -> Devi
     values: dict[str, Any] = {}
     for name, out in outcomes.items():
         if not out.done.is_set():
-            notes.append(ProbeNote(probe=name, status="timeout", detail="did not answer in time"))
+            notes.append(ProbeNote(probe=name, status="timeout", detail=_("did not answer in time")))
             log.warning("probe %s timed out", name)
         elif out.error is not None:
             notes.append(ProbeNote(probe=name, status="error", seconds=round(out.seconds or 0, 3),

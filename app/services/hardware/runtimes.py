@@ -8,6 +8,7 @@ import platform
 import sys
 from pathlib import Path
 
+from app.core.i18n import _
 from app.core.profile import LlamaCppRuntime, MlxRuntime
 
 # ggml backend libraries (llama.cpp builds them as separate shared objects) -> backend name.
@@ -50,19 +51,20 @@ def probe_llama_cpp() -> LlamaCppRuntime:
 
 def probe_mlx() -> MlxRuntime:
     if importlib.util.find_spec("mlx") is None:
-        reason = "MLX is not installed" + (" (Apple Silicon only by default)" if sys.platform != "darwin" else "")
+        reason = _("MLX is not installed (Apple Silicon only by default)") if sys.platform != "darwin" else _(
+            "MLX is not installed")
         return MlxRuntime(installed=False, can_run=False, reason=reason)
     if sys.platform == "darwin":
         if platform.machine() != "arm64":
-            return MlxRuntime(installed=True, can_run=False, reason="MLX needs Apple Silicon")
+            return MlxRuntime(installed=True, can_run=False, reason=_("MLX needs Apple Silicon"))
         mac = tuple(int(p) for p in (platform.mac_ver()[0] or "0").split(".")[:2])
         if mac < (13, 5):
-            return MlxRuntime(installed=True, can_run=False, reason="MLX needs macOS 13.5 or later")
+            return MlxRuntime(installed=True, can_run=False, reason=_("MLX needs macOS 13.5 or later"))
     try:
         import mlx.core as mx
 
         device = "gpu" if sys.platform == "darwin" and mx.metal.is_available() else "cpu"
     except Exception as exc:
-        return MlxRuntime(installed=True, can_run=False, reason=f"MLX failed to load: {exc}")
+        return MlxRuntime(installed=True, can_run=False, reason=_("MLX failed to load: {exc}").format(exc=exc))
     return MlxRuntime(installed=True, can_run=importlib.util.find_spec("mlx_lm") is not None, device=device,
-                      reason=None if importlib.util.find_spec("mlx_lm") else "mlx-lm is not installed")
+                      reason=None if importlib.util.find_spec("mlx_lm") else _("mlx-lm is not installed"))

@@ -1,4 +1,7 @@
-"""The registered backends, and opening an installed model with the right one.
+"""The registered chat backends, and opening an installed model with the right one.
+
+Embedding models have one path of their own (app.services.knowledge.models.open_embedder →
+llama_embedder), since only llama.cpp runs them.
 
 A backend is added by registering a factory here (the cloud backend will register "openai");
 callers ask for a role's model and never name a library. Factories import their library lazily, so
@@ -11,25 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from app.core.catalog import Catalog
-from app.core.inference import BackendRegistry, ChatBackend, EmbeddingBackend
+from app.core.inference import BackendRegistry, ChatBackend
 from app.core.installed import InstalledModel
 from app.core.load_plan import LoadPlan
 from app.core.performance import PerformanceTable
 from app.core.profile import DeviceProfile
 from app.core.settings import LanternSettings
+from app.core.think_filter import DeclaredThinking
 from app.services.inference.loading import AttemptFailed, Loaded, load_llama_chat, load_with_fallback, plan_for
 
 
-def _llama_chat(*, path: Path, model_id: str, plan: LoadPlan) -> ChatBackend:
-    backend: ChatBackend = load_llama_chat(path, model_id=model_id, plan=plan)
+def _llama_chat(*, path: Path, model_id: str, plan: LoadPlan, thinking: DeclaredThinking | None = None) -> ChatBackend:
+    backend: ChatBackend = load_llama_chat(path, model_id=model_id, plan=plan, thinking=thinking)
     return backend
 
 
-def _mlx_chat(*, path: Path, model_id: str, plan: LoadPlan) -> ChatBackend:
+def _mlx_chat(*, path: Path, model_id: str, plan: LoadPlan, thinking: DeclaredThinking | None = None) -> ChatBackend:
     from app.services.inference.mlx_backend import load_mlx_backend
 
     try:
-        return load_mlx_backend(path, model_id=model_id, context_length=plan.context_length)
+        return load_mlx_backend(path, model_id=model_id, context_length=plan.context_length, thinking=thinking)
     except MemoryError as exc:  # Metal reports running out of memory as a Python MemoryError/RuntimeError
         raise AttemptFailed("memory", str(exc) or "out of memory", []) from exc
     except RuntimeError as exc:
@@ -38,19 +42,9 @@ def _mlx_chat(*, path: Path, model_id: str, plan: LoadPlan) -> ChatBackend:
         raise AttemptFailed("memory", str(exc), []) from exc
 
 
-def _llama_embedding(*, path: Path, model_id: str, plan: LoadPlan | None = None) -> EmbeddingBackend:
-    from app.services.inference.llama_embedder import load_llama_embedder
-
-    return load_llama_embedder(path, model_id=model_id, n_threads=plan.n_threads if plan else None,
-                               n_gpu_layers=plan.gpu_layers if plan else 0)
-
-
 CHAT_BACKENDS: BackendRegistry[ChatBackend] = BackendRegistry()
 CHAT_BACKENDS.register("llama.cpp", _llama_chat)
 CHAT_BACKENDS.register("mlx", _mlx_chat)
-
-EMBEDDING_BACKENDS: BackendRegistry[EmbeddingBackend] = BackendRegistry()
-EMBEDDING_BACKENDS.register("llama.cpp", _llama_embedding)
 
 
 def open_chat_model(installed: InstalledModel, *, profile: DeviceProfile, settings: LanternSettings,
@@ -59,5 +53,6 @@ def open_chat_model(installed: InstalledModel, *, profile: DeviceProfile, settin
     plan = plan_for(installed, profile=profile, settings=settings, table=table, catalog=catalog,
                     context_length=context_length)
     return load_with_fallback(
-        lambda p: CHAT_BACKENDS.create(p.backend, path=Path(installed.path), model_id=installed.id, plan=p),
+        lambda p: CHAT_BACKENDS.create(p.backend, path=Path(installed.path), model_id=installed.id, plan=p,
+                                       thinking=catalog.declared_thinking(installed.catalog_id)),
         plan, label=installed.display_name)

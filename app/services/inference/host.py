@@ -1,8 +1,12 @@
-"""Owns the loaded models: one per role, each driven by its own single worker thread.
+"""Owns the loaded models: one per slot, each driven by its own single worker thread.
+
+`ModelHost` is itself a `ChatEngine` over its chat slot: the tutor streams through it from any
+thread, and its `capabilities` are the loaded model's (so "where did this answer come from" is
+read from the engine, never assumed).
 
 llama.cpp and MLX contexts are not thread-safe, so every call into a loaded model (load, stream,
 count, close) runs on that model's one worker; callers on any thread (the GUI's op helper, the
-CLI) get plain iterators and futures back. Loading a new model for a role closes the old one first
+CLI) get plain iterators and futures back. Loading a new model into a slot closes the old one first
 and returns its memory before the new one is read, so two large models are never resident at once.
 """
 
@@ -17,12 +21,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.core.inference import CancelToken, ChatBackend, ChatMessage, Chunk, EmbeddingBackend, GenerationRequest
+from app.core.inference import CancelToken, ChatMessage, Chunk, EngineCapabilities, GenerationRequest
 from app.services.inference.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 
-Role = Literal["chat", "embedding"]
+Slot = Literal["chat"]  # one slot today; a second local role (e.g. a code model) adds a name here
 _END = object()
 
 
@@ -39,43 +43,42 @@ class ModelHost:
         self._lock = threading.Lock()
         self._cancels: set[CancelToken] = set()
 
-    def _slot(self, role: Role) -> _Slot:
+    def _slot(self, slot_name: Slot) -> _Slot:
         with self._lock:
-            slot = self._slots.get(role)
+            slot = self._slots.get(slot_name)
             if slot is None:
-                slot = _Slot(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lantern-{role}"))
-                self._slots[role] = slot
+                slot = _Slot(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lantern-{slot_name}"))
+                self._slots[slot_name] = slot
             return slot
 
-    def load(self, role: Role, loader: Callable[[], Any], *, label: str) -> Future[Any]:
-        """Close the role's current model, then run `loader` on the role's worker. The future's
+    def load(self, slot_name: Slot, loader: Callable[[], Any], *, label: str) -> Future[Any]:
+        """Close the slot's current model, then run `loader` on the slot's worker. The future's
         result is whatever `loader` returns (a backend, or a `Loaded` wrapper with `.backend`)."""
-        slot = self._slot(role)
+        slot = self._slot(slot_name)
 
         def swap() -> Any:
             _close(slot)
             result = loader()
             slot.backend = getattr(result, "backend", result)
             slot.label = label
-            log.info("loaded %s as the %s model", label, role)
+            log.info("loaded %s as the %s model", label, slot_name)
             return result
 
         return slot.executor.submit(swap)
 
-    def unload(self, role: Role) -> Future[None]:
-        slot = self._slot(role)
+    def unload(self, slot_name: Slot) -> Future[None]:
+        slot = self._slot(slot_name)
         return slot.executor.submit(_close, slot)
 
-    def loaded(self, role: Role) -> str | None:
-        slot = self._slots.get(role)
+    def loaded(self, slot_name: Slot) -> str | None:
+        slot = self._slots.get(slot_name)
         return slot.label if slot is not None and slot.backend is not None else None
 
-    def chat_backend(self) -> ChatBackend:
-        backend = self._slot("chat").backend
-        if backend is None:
-            raise RuntimeError("no chat model is loaded")
-        chat: ChatBackend = backend
-        return chat
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        """The loaded chat model's capabilities (raises when none is loaded)."""
+        caps: EngineCapabilities = _require(self._slot("chat")).capabilities
+        return caps
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         slot = self._slot("chat")
@@ -110,22 +113,6 @@ class ModelHost:
             with self._lock:
                 self._cancels.discard(token)
 
-    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Future[list[list[float]]]:
-        slot = self._slot("embedding")
-        token = CancelToken(parent=cancel)  # registered, so close() can stop a long indexing job
-        with self._lock:
-            self._cancels.add(token)
-
-        def work() -> list[list[float]]:
-            try:
-                backend: EmbeddingBackend = _require(slot)
-                return backend.embed(texts, token)
-            finally:
-                with self._lock:
-                    self._cancels.discard(token)
-
-        return slot.executor.submit(work)
-
     def close(self, *, timeout: float = 10.0) -> None:
         """On quit: cancel what runs, close every model, stop the workers."""
         with self._lock:
@@ -148,7 +135,7 @@ class ModelHost:
 
 def _require(slot: _Slot) -> Any:
     if slot.backend is None:
-        raise RuntimeError("no model is loaded for this role")
+        raise RuntimeError("no model is loaded in this slot")
     return slot.backend
 
 

@@ -9,6 +9,10 @@ KV reuse: the evaluated tokens stay in the context between requests. Each reques
 the part of the prompt after the longest common prefix with what is already there, so a follow-up
 turn costs its own new tokens, not the whole conversation (prompt layout in app.core.context_policy
 keeps that prefix stable).
+
+Thinking models (Qwen3) are prompted in non-thinking mode by the chat template
+(app.services.inference.chat_template) and their stream goes through app.core.think_filter, so no
+reasoning text reaches the CLI or the GUI.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from app.core.errors import InferenceFailed, OutputFormatUnsupported, PromptTooLong
+from app.core.i18n import _
 from app.core.inference import (
-    BackendCapabilities,
     CancelToken,
     ChatMessage,
     Chunk,
+    EngineCapabilities,
     FinishReason,
     GenerationRequest,
     GenerationStats,
@@ -34,7 +39,8 @@ from app.core.inference import (
 )
 from app.core.load_plan import LoadPlan
 from app.core.stop_text import StopTextStream
-from app.services.inference.chat_template import ChatTemplate
+from app.core.think_filter import DeclaredThinking, ThinkingTextStream
+from app.services.inference.chat_template import ChatTemplate, RenderedPrompt
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +52,23 @@ class _Cancelled(Exception):
 
 class LlamaChatBackend:
     name = "llama.cpp"
-    capabilities = BackendCapabilities(local=True, grammar=True, json_schema=True, prompt_cache=True)
 
-    def __init__(self, llm: Any, *, model_id: str, plan: LoadPlan) -> None:
+    def __init__(self, llm: Any, *, model_id: str, plan: LoadPlan, thinking: DeclaredThinking | None = None) -> None:
+        """`thinking`: what the catalog says about this model's reasoning (None: unknown or none;
+        the chat template's own text is read too)."""
         self._llm = llm
         self.model_id = model_id
         self.plan = plan
         self.context_length = int(llm.n_ctx())
+        self.capabilities = EngineCapabilities(model_id=model_id, backend=self.name, where="on-device",
+                                               context_length=self.context_length, json_schema=True, grammar=True,
+                                               prompt_cache=True)
         model = llm._model
         eos, bos = llm.token_eos(), llm.token_bos()
         self.template = ChatTemplate(
             llm.metadata.get("tokenizer.chat_template"), model_id=model_id,
             bos_token=model.token_get_text(bos) if bos != -1 else "",
-            eos_token=model.token_get_text(eos) if eos != -1 else "")
+            eos_token=model.token_get_text(eos) if eos != -1 else "", thinking=thinking)
         self._vocab = model.vocab
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
@@ -69,11 +79,13 @@ class LlamaChatBackend:
     # -- prompt ---------------------------------------------------------------------------------
     def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], tuple[str, ...]]:
         rendered = self.template.render(messages)
+        return self._tokenize(rendered), rendered.stop
+
+    def _tokenize(self, rendered: RenderedPrompt) -> list[int]:
         bos = self.template.bos_token
         # Templates that write the BOS token themselves must not get a second one from the tokenizer.
         add_bos = not (bos and rendered.text.startswith(bos))
-        tokens = self._llm.tokenize(rendered.text.encode("utf-8"), add_bos=add_bos, special=True)
-        return list(tokens), rendered.stop
+        return list(self._llm.tokenize(rendered.text.encode("utf-8"), add_bos=add_bos, special=True))
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return len(self._prompt_tokens(messages)[0])
@@ -119,8 +131,8 @@ class LlamaChatBackend:
             self._llm.eval(tokens)
         except Exception as exc:  # llama_decode failed: translate once, here
             raise InferenceFailed(
-                "The model failed while reading the prompt.",
-                hint="Try again; if it keeps failing, reload the model with a shorter context.",
+                _("The model failed while reading the prompt."),
+                hint=_("Try again; if it keeps failing, reload the model with a shorter context."),
                 debug_context={"error": repr(exc), "n_tokens": self._llm.n_tokens}) from exc
 
     # -- output ---------------------------------------------------------------------------------
@@ -148,8 +160,8 @@ class LlamaChatBackend:
                 problem = repr(exc)
             if problem is not None:
                 raise OutputFormatUnsupported(
-                    "The requested output format could not be turned into a grammar.",
-                    hint="Check the JSON Schema or GBNF grammar; llama.cpp supports a subset of JSON Schema.",
+                    _("The requested output format could not be turned into a grammar."),
+                    hint=_("Check the JSON Schema or GBNF grammar; llama.cpp supports a subset of JSON Schema."),
                     debug_context={"error": problem})
             self._grammars[key] = grammar
         return self._grammars[key]
@@ -189,16 +201,23 @@ class LlamaChatBackend:
         """Checks the request now (a too-long prompt or a bad grammar raises here, not at the first
         chunk), then returns the stream."""
         started = time.perf_counter()
-        tokens, template_stop = self._prompt_tokens(request.messages)
+        rendered = self.template.render(request.messages)
+        tokens = self._tokenize(rendered)
         if len(tokens) >= self.context_length:
             raise PromptTooLong(
-                f"The prompt takes {len(tokens):,} tokens; this model's window is {self.context_length:,}.",
-                hint="Shorten the question, or load the model with a longer context (Settings › Context length).")
+                _("The prompt takes {count:,} tokens; this model's window is {context_length:,}.").format(
+                  count=len(tokens), context_length=self.context_length),
+                hint=_("Shorten the question, or load the model with a longer context (Settings › Context length)."))
         grammar = self._grammar(request.output)
-        return self._generate(request, cancel, tokens, template_stop, grammar, started)
+        return self._generate(request, cancel, tokens, rendered, grammar, started)
+
+    def _text_stream(self, stop: tuple[str, ...], rendered: RenderedPrompt) -> StopTextStream | ThinkingTextStream:
+        if self.template.thinking.thinks:
+            return ThinkingTextStream(stop, inside=rendered.opens_thought)
+        return StopTextStream(stop)
 
     def _generate(self, request: GenerationRequest, cancel: CancelToken | None, tokens: list[int],
-                  template_stop: tuple[str, ...], grammar: Any, started: float) -> Iterator[Chunk]:
+                  rendered: RenderedPrompt, grammar: Any, started: float) -> Iterator[Chunk]:
         s = request.sampling
         self._llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
         counts = _Counts(prompt=len(tokens))
@@ -209,7 +228,7 @@ class LlamaChatBackend:
             return
         prefilled = time.perf_counter()
         counts.prompt_seconds = prefilled - started
-        text = StopTextStream((*request.stop, *template_stop))
+        text = self._text_stream((*request.stop, *rendered.stop), rendered)
         generator = self._llm.generate(
             tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
             repeat_penalty=s.repeat_penalty, grammar=grammar)
@@ -242,8 +261,8 @@ class LlamaChatBackend:
                     break
                 yield Chunk(released.text, 1, now - started)
         except Exception as exc:
-            raise InferenceFailed("The model failed while writing the answer.",
-                                  hint="Try again; if it keeps failing, reload the model.",
+            raise InferenceFailed(_("The model failed while writing the answer."),
+                                  hint=_("Try again; if it keeps failing, reload the model."),
                                   debug_context={"error": repr(exc)}) from exc
         finally:
             generator.close()

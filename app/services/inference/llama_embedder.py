@@ -23,6 +23,7 @@ from typing import Any
 
 from app.core.errors import InferenceFailed, ModelLoadFailed, OperationCancelled
 from app.core.gguf import GgufHeader
+from app.core.i18n import N_, _
 from app.core.inference import CancelToken
 from app.services.inference import llama_log
 from app.services.inference.llama_import import import_llama_cpp
@@ -35,7 +36,7 @@ MAX_TOKENS_KEY = "lantern.embedding.max_tokens"  # the sentence-transformers max
 MAX_CONTEXT = 8192  # chunks are short; a bigger window only grows llama.cpp's compute buffers
 POOLING_NAMES = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
 EMBEDDING_POOLINGS = (1, 2, 3)
-CHOOSE_EMBEDDER = "Choose an embedding model in GGUF format, such as all-MiniLM-L6-v2 or bge-small-en."
+CHOOSE_EMBEDDER = N_("Choose an embedding model in GGUF format, such as all-MiniLM-L6-v2 or bge-small-en.")
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,15 @@ def embedding_metadata(header: GgufHeader, *, label: str) -> EmbeddingMetadata:
     pooling = header.metadata.get(f"{arch}.pooling_type")
     if not isinstance(pooling, int) or pooling not in EMBEDDING_POOLINGS:
         if pooling == 4:
-            message = f"{label} is a reranker, not an embedding model: it scores text pairs instead of making vectors."
+            message = _("{label} is a reranker, not an embedding model: it scores text pairs instead of making "
+                        "vectors.").format(label=label)
+        elif header.has_chat_template:
+            message = _("{label} is a chat model, not an embedding model: it declares no pooling, so it cannot turn "
+                        "a text into one vector.").format(label=label)
         else:
-            kind = "a chat model" if header.has_chat_template else f"a '{arch}' model"
-            message = (f"{label} is {kind}, not an embedding model: it declares no pooling, so it cannot turn "
-                       "a text into one vector.")
-        raise ModelLoadFailed(message, hint=CHOOSE_EMBEDDER,
+            message = _("{label} is a '{arch}' model, not an embedding model: it declares no pooling, so it cannot "
+                        "turn a text into one vector.").format(label=label, arch=arch)
+        raise ModelLoadFailed(message, hint=_(CHOOSE_EMBEDDER),
                               debug_context={"architecture": arch, "pooling_type": pooling})
     normalize = header.metadata.get(NORMALIZE_KEY)
     # Absent key (a GGUF from elsewhere): normalise. Embedding models are compared by cosine, their
@@ -126,8 +130,9 @@ class LlamaEmbedder:
         for text in texts:
             tokens = self.tokenize(text)
             if not tokens:
-                raise InferenceFailed(f"{self.model_id} cannot embed an empty text (it has no tokens).",
-                                      hint="Skip empty chunks before embedding them.")
+                raise InferenceFailed(_("{model_id} cannot embed an empty text (it has no tokens).").format(
+                                        model_id=self.model_id),
+                                      hint=_("Skip empty chunks before embedding them."))
             if len(tokens) > self.max_tokens:
                 truncated += 1
                 tokens = self._fit(tokens)
@@ -160,8 +165,8 @@ class LlamaEmbedder:
             llm._ctx.kv_cache_clear()  # decoder embedders keep a KV cache; encoders have none
             llm._ctx.decode(llm._batch)
         except Exception as exc:
-            raise InferenceFailed("The embedding model failed while reading the text.",
-                                  hint="Try again; if it keeps failing, reload the model.",
+            raise InferenceFailed(_("The embedding model failed while reading the text."),
+                                  hint=_("Try again; if it keeps failing, reload the model."),
                                   debug_context={"error": repr(exc), "sequences": len(batch),
                                                  "tokens": sum(map(len, batch))}) from exc
         finally:
@@ -170,8 +175,8 @@ class LlamaEmbedder:
         for seq_id in range(len(batch)):
             ptr = llama_cpp.llama_get_embeddings_seq(llm.ctx, seq_id)
             if not ptr:
-                raise InferenceFailed("llama.cpp returned no pooled embedding.",
-                                      hint="The model's pooling is not supported by this llama.cpp build.")
+                raise InferenceFailed(_("llama.cpp returned no pooled embedding."),
+                                      hint=_("The model's pooling is not supported by this llama.cpp build."))
             vectors.append(_unit(ptr[:self.dimension]) if self.normalize else list(ptr[:self.dimension]))
         return vectors
 
@@ -210,8 +215,9 @@ def load_llama_embedder(path: Path, *, model_id: str, n_threads: int | None = No
         raise _load_error(model_id, exc, llama_log.since(position)) from exc
     if int(llm.pooling_type()) not in EMBEDDING_POOLINGS:
         llm.close()
-        raise ModelLoadFailed(f"{model_id} is not an embedding model: llama.cpp gives it no pooling.",
-                              hint=CHOOSE_EMBEDDER)
+        raise ModelLoadFailed(_("{model_id} is not an embedding model: llama.cpp gives it no pooling.").format(
+                                model_id=model_id),
+                              hint=_(CHOOSE_EMBEDDER))
     log.info("loaded embedder %s: %d dims, %d-token window, pooling %s, %d threads", model_id, llm.n_embd(),
              n_ctx, POOLING_NAMES.get(meta.pooling), threads)
     return LlamaEmbedder(llm, model_id=model_id, normalize=meta.normalize, max_tokens=meta.max_tokens)
@@ -220,11 +226,12 @@ def load_llama_embedder(path: Path, *, model_id: str, n_threads: int | None = No
 def _load_error(model_id: str, exc: BaseException, lines: list[str]) -> ModelLoadFailed:
     kind = llama_log.classify(lines, exc)
     message, hint = {
-        "memory": ("there is not enough memory", "Close other programs, or choose a smaller embedding model."),
-        "architecture": ("this llama.cpp does not support its architecture",
-                         "Update Lantern, or choose another embedding model."),
-        "file": ("its tensors cannot be read", "Download the model again."),
-    }.get(kind, ("llama.cpp reported an error", "Run `lantern models verify` on it; if it is intact, "
-                                                "report the diagnostics."))
-    return ModelLoadFailed(f"The embedding model {model_id} could not be loaded: {message}.", hint=hint,
+        "memory": (_("there is not enough memory"), _("Close other programs, or choose a smaller embedding model.")),
+        "architecture": (_("this llama.cpp does not support its architecture"),
+                         _("Update Lantern, or choose another embedding model.")),
+        "file": (_("its tensors cannot be read"), _("Download the model again.")),
+    }.get(kind, (_("llama.cpp reported an error"), _("Run `lantern models verify` on it; if it is intact, "
+                                                     "report the diagnostics.")))
+    return ModelLoadFailed(_("The embedding model {model_id} could not be loaded: {message}.").format(
+                             model_id=model_id, message=message), hint=hint,
                            debug_context={"kind": kind, "error": repr(exc), "llama_cpp_log": lines[-20:]})

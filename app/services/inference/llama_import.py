@@ -17,13 +17,14 @@ from pathlib import Path
 from types import ModuleType
 
 from app.core.errors import BackendUnavailable
+from app.core.i18n import N_, _
 from app.services.inference import llama_log
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _ready: ModuleType | None = None
 
-REINSTALL_HINT = "Reinstall Lantern; if it came from an installer, download it again."
+REINSTALL_HINT = N_("Reinstall Lantern; if it came from an installer, download it again.")
 
 
 def import_llama_cpp() -> ModuleType:
@@ -36,8 +37,9 @@ def import_llama_cpp() -> ModuleType:
             import llama_cpp
             from llama_cpp import llama_cpp as bindings
         except (ImportError, OSError) as exc:  # OSError: a shared library missing or unloadable
-            raise BackendUnavailable(f"llama.cpp could not be loaded ({exc}), so GGUF models cannot run.",
-                                     hint=REINSTALL_HINT) from exc
+            raise BackendUnavailable(_("llama.cpp could not be loaded ({exc}), so GGUF models cannot run.").format(
+                                       exc=exc),
+                                     hint=_(REINSTALL_HINT)) from exc
         lib_dir = Path(llama_cpp.__file__).parent / "lib"
         llama_log.install()  # ggml names the CPU backend it picked: into our log, not onto stderr
         # Through libllama's own handle: symbols then resolve in the ggml that libllama links, even
@@ -59,7 +61,8 @@ def register_backends(lib: ctypes.CDLL, lib_dir: Path) -> int:
     lib.ggml_backend_load_all_from_path(str(lib_dir).encode("utf-8"))  # ggml reads it as UTF-8
     count = int(lib.ggml_backend_reg_count())
     if not count:
-        raise BackendUnavailable(f"llama.cpp found no compute backend for this processor in {lib_dir}.",
-                                 hint=REINSTALL_HINT)
+        raise BackendUnavailable(_("llama.cpp found no compute backend for this processor in {lib_dir}.").format(
+                                   lib_dir=lib_dir),
+                                 hint=_(REINSTALL_HINT))
     log.info("llama.cpp: %d backend(s) loaded from %s", count, lib_dir)
     return count

@@ -20,11 +20,13 @@ from typing import Any, Generic, TypeVar
 from app.core.catalog import Catalog, CatalogModel, Variant
 from app.core.errors import BackendUnavailable, ModelFileInvalid, ModelLoadFailed, NotEnoughMemory
 from app.core.gguf_fit import model_for_fit
+from app.core.i18n import _
 from app.core.installed import InstalledModel
 from app.core.load_plan import LoadAttempt, LoadPlan, describe_load, fallback_plans, plan_load
 from app.core.performance import PerformanceTable
 from app.core.profile import DeviceProfile
 from app.core.settings import LanternSettings
+from app.core.think_filter import DeclaredThinking
 from app.services.inference import llama_log
 from app.services.inference.llama_import import import_llama_cpp
 from app.services.inference.memory import release_freed_memory
@@ -72,25 +74,27 @@ def load_with_fallback(load_one: Callable[[LoadPlan], B], plan: LoadPlan, *, lab
             log.warning("%s: %s", label, notice)
         return Loaded(backend, candidate, tuple(attempts), notice)
     last = attempts[-1].plan
-    where = "even on the CPU" if last.placement == "cpu" else f"even on the {last.device}"
+    where = _("even on the CPU") if last.placement == "cpu" else _("even on the {device}").format(device=last.device)
     raise NotEnoughMemory(
-        f"{label} could not be loaded: it ran out of memory {where} with a {last.context_length:,}-token context.",
-        hint="Close other programs that use memory, or choose a smaller model (`lantern models recommend`).",
+        _("{label} could not be loaded: it ran out of memory {where} with a {context_length:,}-token context.").format(
+          label=label, where=where, context_length=last.context_length),
+        hint=_("Close other programs that use memory, or choose a smaller model (`lantern models recommend`)."),
         debug_context={"attempts": [a.failure for a in attempts]})
 
 
 def _final_error(failure: AttemptFailed, label: str) -> Exception:
     context = {"error": failure.detail, "llama_cpp_log": failure.log_lines[-20:]}
     if failure.kind == "architecture":
-        return BackendUnavailable(f"This version of llama.cpp cannot run {label}: its architecture is not supported.",
-                                  hint="Update Lantern (a newer llama.cpp may support it), or choose another model.",
+        return BackendUnavailable(_("This version of llama.cpp cannot run {label}: its architecture is not "
+                                    "supported.").format(label=label),
+                                  hint=_("Update Lantern (a newer llama.cpp may support it), or choose another model."),
                                   debug_context=context)
     if failure.kind == "file":
-        return ModelFileInvalid(f"{label} is damaged: llama.cpp could not read its tensors.",
-                                hint="Run `lantern models verify`, then download the model again.",
+        return ModelFileInvalid(_("{label} is damaged: llama.cpp could not read its tensors.").format(label=label),
+                                hint=_("Run `lantern models verify`, then download the model again."),
                                 debug_context=context)
-    return ModelLoadFailed(f"llama.cpp could not load {label}.",
-                           hint="Run `lantern models verify` on it; if it is intact, report the diagnostics.",
+    return ModelLoadFailed(_("llama.cpp could not load {label}.").format(label=label),
+                           hint=_("Run `lantern models verify` on it; if it is intact, report the diagnostics."),
                            debug_context=context)
 
 
@@ -106,7 +110,7 @@ def llama_settings(plan: LoadPlan) -> dict[str, Any]:
             "type_v": LLAMA_KV_TYPES[plan.kv_type], "use_mmap": plan.use_mmap, "verbose": False}
 
 
-def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan) -> Any:
+def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan, thinking: DeclaredThinking | None = None) -> Any:
     """One attempt at loading a GGUF chat model with exactly `plan` (raises AttemptFailed)."""
     inspect_gguf_file(path)  # a damaged file fails here, clearly, before llama.cpp sees it
     llama_cpp = import_llama_cpp()
@@ -120,7 +124,7 @@ def load_llama_chat(path: Path, *, model_id: str, plan: LoadPlan) -> Any:
             lines = logged()
             failure = AttemptFailed(llama_log.classify(lines, exc), _summary(lines, exc), [*lines, repr(exc)])
         else:
-            return LlamaChatBackend(llm, model_id=model_id, plan=plan)
+            return LlamaChatBackend(llm, model_id=model_id, plan=plan, thinking=thinking)
     # Raised outside the except block and without the cause: the exception's traceback holds the
     # half-built Llama (its weights, maybe VRAM), which must be freed before a smaller retry.
     raise failure
@@ -149,8 +153,8 @@ def model_facts(installed: InstalledModel, catalog: Catalog) -> tuple[CatalogMod
     mlx = [v for v in (catalog.variants(entry) if entry else []) if v.format == "mlx"]
     variant = next((v for v in mlx if v.quant == installed.quant), mlx[0] if mlx else None)
     if entry is None or variant is None:
-        raise BackendUnavailable(f"{installed.id} is an MLX model Lantern has no facts about.",
-                                 hint="Use an MLX model from the catalog (`lantern models recommend`).",
+        raise BackendUnavailable(_("{id} is an MLX model Lantern has no facts about.").format(id=installed.id),
+                                 hint=_("Use an MLX model from the catalog (`lantern models recommend`)."),
                                  debug_context={"config": _mlx_config(path)})
     return entry, variant, installed.size_bytes
 

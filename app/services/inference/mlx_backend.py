@@ -7,6 +7,11 @@ chunk with the finish reason and statistics; a cancel ends the stream, it does n
 The previous turn's KV cache is kept with the exact token list it holds, so a follow-up question
 evaluates only the new suffix of the prompt (the cache is trimmed back to the shared prefix). mlx
 and mlx_lm are imported inside functions: they are heavy, and absent on most Windows/Linux installs.
+
+Thinking models run in non-thinking mode by the same rules as the llama.cpp backend
+(app.core.think_filter): `enable_thinking=False` goes to every `apply_chat_template` call (templates
+that do not read it ignore it, so it is always safe), the soft switch is added when the template
+has no such switch, and the stream is filtered so no reasoning text is shown.
 """
 
 from __future__ import annotations
@@ -25,24 +30,30 @@ from app.core.errors import (
     OutputFormatUnsupported,
     PromptTooLong,
 )
+from app.core.i18n import N_, _
 from app.core.inference import (
-    BackendCapabilities,
     CancelToken,
     ChatMessage,
     Chunk,
+    EngineCapabilities,
     FinishReason,
     GenerationRequest,
     GenerationStats,
 )
 from app.core.stop_text import StopTextStream
+from app.core.think_filter import (
+    DeclaredThinking,
+    ThinkingPlan,
+    ThinkingTextStream,
+    plan_thinking,
+    prompt_opens_thought,
+)
 from app.services.inference.chat_template import FALLBACK_STOP, fold_system, plain_transcript
 
 log = logging.getLogger(__name__)
 
-MLX_HINT = (
-    "MLX runs on Macs with Apple silicon (pip install mlx-lm); on Linux the CPU build works too "
-    "(pip install 'mlx[cpu]' mlx-lm). Or choose a GGUF model, which runs through llama.cpp."
-)
+MLX_HINT = N_("MLX runs on Macs with Apple silicon (pip install mlx-lm); on Linux the CPU build works too "
+              "(pip install 'mlx[cpu]' mlx-lm). Or choose a GGUF model, which runs through llama.cpp.")
 REPEAT_WINDOW = 20          # tokens the repetition penalty looks back over (mlx-lm's default)
 PREFILL_STEP = 512          # prompt tokens per model call; a cancel is noticed between slices
 
@@ -57,34 +68,35 @@ def _import_mlx() -> tuple[Any, Any]:
         import mlx_lm
     except (ImportError, OSError) as exc:
         raise BackendUnavailable(
-            "The MLX runtime is not installed or cannot run on this computer.",
-            hint=MLX_HINT,
+            _("The MLX runtime is not installed or cannot run on this computer."),
+            hint=_(MLX_HINT),
             debug_context={"error": repr(exc)},
         ) from exc
     return mx, mlx_lm
 
 
-def load_mlx_backend(path: str | Path, *, model_id: str, context_length: int) -> MlxChatBackend:
+def load_mlx_backend(path: str | Path, *, model_id: str, context_length: int,
+                     thinking: DeclaredThinking | None = None) -> MlxChatBackend:
     """Load an MLX model folder (config.json, *.safetensors, tokenizer files); never downloads."""
-    _, mlx_lm = _import_mlx()
+    _mlx, mlx_lm = _import_mlx()
     folder = Path(path)
     if not (folder / "config.json").is_file():
         # mlx_lm.load treats a missing path as a hub repo id and would try to download it.
         raise ModelLoadFailed(
-            f"The MLX model folder for {model_id} is missing or incomplete.",
-            hint="Download the model again from the Models page.",
+            _("The MLX model folder for {model_id} is missing or incomplete.").format(model_id=model_id),
+            hint=_("Download the model again from the Models page."),
             debug_context={"path": str(folder)},
         )
     try:
         model, tokenizer = mlx_lm.load(str(folder))
     except Exception as exc:
         raise ModelLoadFailed(
-            f"MLX could not load {model_id}.",
-            hint="The model files may be damaged or of an architecture this mlx-lm does not know; "
-            "download it again or update mlx-lm.",
+            _("MLX could not load {model_id}.").format(model_id=model_id),
+            hint=_("The model files may be damaged or of an architecture this mlx-lm does not know; "
+              "download it again or update mlx-lm."),
             debug_context={"path": str(folder), "error": repr(exc)},
         ) from exc
-    return MlxChatBackend(model, tokenizer, model_id=model_id, context_length=context_length)
+    return MlxChatBackend(model, tokenizer, model_id=model_id, context_length=context_length, thinking=thinking)
 
 
 class MlxChatBackend:
@@ -92,18 +104,23 @@ class MlxChatBackend:
 
     name = "mlx"
 
-    def __init__(self, model: Any, tokenizer: Any, *, model_id: str, context_length: int) -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, model_id: str, context_length: int,
+                 thinking: DeclaredThinking | None = None) -> None:
         if context_length < 2:
             raise ValueError(f"context_length must be >= 2, got {context_length}")
         self.model_id = model_id
         self.context_length = context_length
-        self.capabilities = BackendCapabilities(local=True, grammar=False, json_schema=False, prompt_cache=True)
+        self.capabilities = EngineCapabilities(model_id=model_id, backend=self.name, where="on-device",
+                                               context_length=context_length, json_schema=False, prompt_cache=True)
         self._model: Any = model
         self._tokenizer: Any = tokenizer
         self._cache: list[Any] | None = None     # KV cache of the last request
         self._cache_tokens: list[int] = []       # exactly the tokens that cache holds
         self._warned_plain = False
         self._plain = False   # the last prompt used the plain transcript (its turn markers stop the answer)
+        self._opens_thought = False   # the last prompt ends inside an open <think> block
+        template = getattr(tokenizer, "chat_template", None) if tokenizer.has_chat_template else None
+        self.thinking: ThinkingPlan = plan_thinking(template if isinstance(template, str) else None, thinking)
 
     # -- prompt ---------------------------------------------------------------------------------
 
@@ -115,22 +132,28 @@ class MlxChatBackend:
         template; if it rejects a system message, the system prompt folded into the first user turn;
         without a usable template, a plain transcript whose turn markers are stop sequences."""
         tok = self._live()[1]
-        dicts = [{"role": m.role, "content": m.content} for m in messages]
+        plan = self.thinking
+        self._opens_thought = False
+        convo = messages if plan.template_switch else plan.soft_switched(messages)
+        dicts = [{"role": m.role, "content": m.content} for m in convo]
         if tok.has_chat_template:
             attempts = [dicts, fold_system(dicts)] if any(m.role == "system" for m in messages) else [dicts]
             problem: Exception | None = None
             for attempt in attempts:
                 try:
                     self._plain = False
-                    return list(tok.apply_chat_template(attempt, add_generation_prompt=True))
+                    tokens = list(tok.apply_chat_template(attempt, add_generation_prompt=True, enable_thinking=False))
                 except Exception as exc:  # a template that rejects this conversation: try the next form
                     problem = exc
+                    continue
+                self._opens_thought = plan.thinks and prompt_opens_thought(tok.decode(tokens[-8:]))
+                return tokens
             log.warning("chat template of %s failed (%r); using a plain transcript", self.model_id, problem)
         elif not self._warned_plain:
             log.warning("%s has no chat template; using a plain System/User/Assistant prompt", self.model_id)
             self._warned_plain = True
         self._plain = True
-        return list(tok.encode(plain_transcript(messages), add_special_tokens=True))
+        return list(tok.encode(plain_transcript(plan.soft_switched(messages)), add_special_tokens=True))
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -140,22 +163,23 @@ class MlxChatBackend:
         self._live()
         if request.output.kind != "text":
             raise OutputFormatUnsupported(
-                "MLX models can only answer in free text, not in a fixed format.",
-                hint="use a GGUF model through llama.cpp for quizzes",
+                _("MLX models can only answer in free text, not in a fixed format."),
+                hint=_("use a GGUF model through llama.cpp for quizzes"),
                 debug_context={"output": request.output.kind, "model": self.model_id},
             )
         tokens = self._encode(request.messages)
         if len(tokens) >= self.context_length:
             raise PromptTooLong(
-                "The question and its instructions are too long for this model's context window.",
-                hint="Shorten the question, or load the model with a larger context length.",
+                _("The question and its instructions are too long for this model's context window."),
+                hint=_("Shorten the question, or load the model with a larger context length."),
                 debug_context={"prompt_tokens": len(tokens), "context_length": self.context_length},
             )
         stop = (*request.stop, *(FALLBACK_STOP if self._plain else ()))  # read now: count_tokens also sets _plain
-        return self._generate(request, tokens, cancel or CancelToken(), start, stop)
+        held = ThinkingTextStream(stop, inside=self._opens_thought) if self.thinking.thinks else StopTextStream(stop)
+        return self._generate(request, tokens, cancel or CancelToken(), start, held)
 
     def _generate(self, request: GenerationRequest, tokens: list[int], cancel: CancelToken,
-                  start: float, stop: tuple[str, ...]) -> Iterator[Chunk]:
+                  start: float, held: StopTextStream | ThinkingTextStream) -> Iterator[Chunk]:
         mx, mlx_lm = _import_mlx()
         from mlx_lm.sample_utils import make_sampler
 
@@ -173,7 +197,6 @@ class MlxChatBackend:
             if cancel.cancelled and done < total:
                 raise _Cancelled
 
-        held = StopTextStream(stop)
         generated: list[int] = []
         completion = 0
         finish: FinishReason | None = None
@@ -213,7 +236,8 @@ class MlxChatBackend:
             finish = "cancelled"
         except Exception as exc:
             cache = None     # state unknown: do not reuse it
-            raise InferenceFailed("MLX failed while generating the answer.", hint="Try again, or reload the model.",
+            raise InferenceFailed(_("MLX failed while generating the answer."),
+                                  hint=_("Try again, or reload the model."),
                                   debug_context={"model": self.model_id, "error": repr(exc)}) from exc
         finally:
             gen.close()

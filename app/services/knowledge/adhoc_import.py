@@ -19,6 +19,7 @@ import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environmen
 from app.core.course_format import ID_HINT, first_h1, is_valid_course_id, parse_lesson, parse_manifest, slug_for_id
 from app.core.courses import COURSE_MANIFEST, CourseManifest
 from app.core.errors import CourseInvalid, LanternError
+from app.core.i18n import N_, _
 from app.services.knowledge.course_files import undo_fill
 
 MiB = 1024 * 1024
@@ -27,7 +28,7 @@ MAX_SOURCE_FILE_BYTES = 50 * MiB  # a bigger "note" is a book scan or a dump: sl
 MAX_SOURCE_FILES = 5000
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
-SUPPORTED = "Markdown (.md, .markdown), HTML (.html, .htm), text (.txt) and PDF (.pdf)"
+SUPPORTED = N_("Markdown (.md, .markdown), HTML (.html, .htm), text (.txt) and PDF (.pdf)")
 _TITLE_MAX = 80  # a first line longer than this is a paragraph, not a title
 
 
@@ -49,10 +50,11 @@ def build_adhoc_course(source: Path, dest: Path, *, course_id: str | None = None
     On failure `dest` is left as it was; the caller validates the result with read_course.
     """
     if not source.is_dir():
-        raise CourseInvalid(f"'{source}' is not a folder.", hint="Choose a folder of notes to import.")
+        raise CourseInvalid(_("'{source}' is not a folder.").format(
+                              source=source), hint=_("Choose a folder of notes to import."))
     name = source.resolve().name or "course"
     if course_id is not None and not is_valid_course_id(course_id):
-        raise CourseInvalid(f"'{course_id}' cannot be a course id.", hint=ID_HINT)
+        raise CourseInvalid(_("'{course_id}' cannot be a course id.").format(course_id=course_id), hint=_(ID_HINT))
     existed = dest.exists()
     if existed and any(dest.iterdir()):
         raise ValueError(f"build_adhoc_course needs a new or empty folder, not {dest}")
@@ -77,8 +79,9 @@ def _build(source: Path, dest: Path, *, name: str, course_id: str, title: str, l
             continue
         converted.append((rel, lesson_title, body))
     if not converted:
-        raise CourseInvalid(f"No lessons found in '{source}': no file there could be imported.",
-                            hint=f"Lantern can import {SUPPORTED} files.",
+        raise CourseInvalid(_("No lessons found in '{source}': no file there could be imported.").format(
+                              source=source),
+                            hint=_("Lantern can import {supported} files.").format(supported=_(SUPPORTED)),
                             debug_context={"skipped": skipped})
     width = max(2, len(str(len(converted))))
     lessons_dir = dest / "lessons"
@@ -102,8 +105,9 @@ def _source_files(source: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found.extend(Path(folder) / n for n in names if not n.startswith("."))
         if len(found) > MAX_SOURCE_FILES:
-            raise CourseInvalid(f"'{source}' holds more than {MAX_SOURCE_FILES} files; that is not a folder of notes.",
-                                hint="Choose the folder that holds just the course material.")
+            raise CourseInvalid(_("'{source}' holds more than {max_source_files} files; that is not a folder of "
+                                  "notes.").format(source=source, max_source_files=MAX_SOURCE_FILES),
+                                hint=_("Choose the folder that holds just the course material."))
     return sorted(found, key=lambda p: _natural_key(p.relative_to(source).as_posix()))
 
 
@@ -115,22 +119,23 @@ def _convert(path: Path) -> tuple[str, str]:
     """(title, Markdown body) for one file, or _Skip saying why it cannot be a lesson."""
     suffix = path.suffix.lower()
     if suffix not in MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".txt", ".pdf"}:
-        raise _Skip(f"not a supported file type ({suffix or 'no extension'})")
+        raise _Skip(_("not a supported file type ({suffix})").format(suffix=suffix or _("no extension")))
     try:
         size = path.stat().st_size
         if size > MAX_SOURCE_FILE_BYTES:
-            raise _Skip(f"larger than {MAX_SOURCE_FILE_BYTES // MiB} MiB")
+            raise _Skip(_("larger than {max_source_file_bytes} MiB").format(
+                          max_source_file_bytes=MAX_SOURCE_FILE_BYTES // MiB))
         if suffix == ".pdf":
             return _pdf(path)
         data = path.read_bytes()
     except OSError as exc:
-        raise _Skip(f"could not be read ({exc.strerror or exc})") from exc
+        raise _Skip(_("could not be read ({reason})").format(reason=exc.strerror or exc)) from exc
     fallback = path.stem.replace("_", " ").strip() or path.name
     if suffix in HTML_SUFFIXES:
         return _html(data, fallback)
     text = _utf8(data).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise _Skip("the file is empty")
+        raise _Skip(_("the file is empty"))
     if suffix in MARKDOWN_SUFFIXES:
         return _markdown(text, fallback, path.name)
     return _text(text, fallback)
@@ -140,7 +145,8 @@ def _utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _Skip(f"not UTF-8 text (bad byte at position {exc.start}); save it as UTF-8") from exc
+        raise _Skip(_("not UTF-8 text (bad byte at position {start}); save it as UTF-8").format(
+                      start=exc.start)) from exc
 
 
 def _markdown(text: str, fallback: str, name: str) -> tuple[str, str]:
@@ -149,7 +155,7 @@ def _markdown(text: str, fallback: str, name: str) -> tuple[str, str]:
     except LanternError as exc:
         raise _Skip(exc.user_message) from exc
     if not lesson.body.strip():
-        raise _Skip("the file has no text after its front matter")
+        raise _Skip(_("the file has no text after its front matter"))
     return lesson.title or fallback, lesson.body.strip("\n")
 
 
@@ -182,17 +188,17 @@ def _pdf(path: Path) -> tuple[str, str]:
     try:
         reader = pypdf.PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise _Skip("the PDF is password-protected")
+            raise _Skip(_("the PDF is password-protected"))
         meta_title = reader.metadata.title if reader.metadata else None
         pages = [(page.extract_text() or "").replace("\x00", "") for page in reader.pages]
     except _Skip:
         raise
     except Exception as exc:  # pypdf reports damaged files with many exception types; all mean "unreadable"
         if isinstance(exc, PyPdfError) and "cryptography" in str(exc).lower():
-            raise _Skip(f"the PDF is encrypted in a way this install cannot read ({exc})") from exc
-        raise _Skip(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+            raise _Skip(_("the PDF is encrypted in a way this install cannot read ({exc})").format(exc=exc)) from exc
+        raise _Skip(_("not a readable PDF ({name}: {exc})").format(name=type(exc).__name__, exc=exc)) from exc
     if not any(text.strip() for text in pages):
-        raise _Skip("the PDF has no text to extract (a scanned document?)")
+        raise _Skip(_("the PDF has no text to extract (a scanned document?)"))
     title = meta_title.strip() if isinstance(meta_title, str) and meta_title.strip() else path.stem
     parts = [f"# {_escape_line(title)}"]
     for number, text in enumerate(pages, start=1):
@@ -356,13 +362,13 @@ def _html(data: bytes, fallback: str) -> tuple[str, str]:
         try:
             text = data.decode(declared.group(1).decode("ascii")) if declared else _utf8(data)
         except (LookupError, UnicodeDecodeError) as exc:
-            raise _Skip("its text encoding cannot be read; save it as UTF-8") from exc
+            raise _Skip(_("its text encoding cannot be read; save it as UTF-8")) from exc
     parser = _HtmlToMarkdown()
     parser.feed(text)
     parser.close()
     body = parser.markdown().strip()
     if not body:
-        raise _Skip("the page has no text")
+        raise _Skip(_("the page has no text"))
     title = _squash(parser.title) or parser.h1 or fallback
     if first_h1(body) is None:
         body = f"# {_escape_line(title)}\n\n{body}"

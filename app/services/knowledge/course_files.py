@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from app.core.course_format import check_course, parse_lesson, parse_manifest, parse_questions, unsafe_path_reason
 from app.core.courses import COURSE_MANIFEST, Course, CourseManifest, LabelledQuestion, Lesson
 from app.core.errors import CourseInvalid, DiskFull, LanternError
+from app.core.i18n import N_, _
 
 MiB = 1024 * 1024
 # A lesson is prose a learner reads; 2 MiB is a book chapter many times over. Bigger is a mistake
@@ -37,7 +38,7 @@ _BLOCK = 256 * 1024
 # Files that zip tools add beside the content (Finder's resource forks); never part of a course.
 _IGNORED_TOP = frozenset({"__MACOSX"})
 
-PACK_HINT = "Ask the course's author for a new copy of the pack, or import the course folder instead."
+PACK_HINT = N_("Ask the course's author for a new copy of the pack, or import the course folder instead.")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def read_course(root: Path) -> Course:
 
 def _real_root(root: Path) -> Path:
     if not root.is_dir():
-        raise CourseInvalid(f"'{root}' is not a course folder.", hint="Choose the folder that holds course.toml.")
+        raise CourseInvalid(_("'{root}' is not a course folder.").format(
+                              root=root), hint=_("Choose the folder that holds course.toml."))
     return root.resolve(strict=True)
 
 
@@ -94,20 +96,25 @@ def _inside(real_root: Path, rel: str, root: Path) -> Path:
     """The file `rel` names, refused if it escapes the course folder (through '..' or a symlink)."""
     reason = unsafe_path_reason(rel)
     if reason:
-        raise CourseInvalid(f"The course path '{rel}' {reason}.", hint="Paths must stay inside the course folder.")
+        raise CourseInvalid(_("The course path '{rel}' {reason}.").format(
+                              rel=rel, reason=reason), hint=_("Paths must stay inside the course folder."))
     try:
         path = (real_root / rel).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError up to 3.12, OSError after
-        raise CourseInvalid(f"'{rel}' in course '{root.name}' cannot be opened ({exc}).",
-                            hint="Replace the symbolic link with the file itself.") from exc
+        raise CourseInvalid(_("'{rel}' in course '{name}' cannot be opened ({exc}).").format(
+                              rel=rel, name=root.name, exc=exc),
+                            hint=_("Replace the symbolic link with the file itself.")) from exc
     if not path.is_relative_to(real_root):
-        raise CourseInvalid(f"'{rel}' in course '{root.name}' points outside the course folder (a symlink?).",
-                            hint="Copy the file into the course folder instead of linking to it.",
+        raise CourseInvalid(_("'{rel}' in course '{name}' points outside the course folder (a symlink?).").format(
+                              rel=rel, name=root.name),
+                            hint=_("Copy the file into the course folder instead of linking to it."),
                             debug_context={"resolved": str(path)})
     if not path.is_file():
-        what = "is not a file" if path.exists() else "is missing"
-        raise CourseInvalid(f"'{rel}' in course '{root.name}' {what}.",
-                            hint=f"course.toml lists it; add the file or remove it from {COURSE_MANIFEST}.")
+        message = (_("'{rel}' in course '{name}' is not a file.") if path.exists()
+                   else _("'{rel}' in course '{name}' is missing."))
+        raise CourseInvalid(message.format(rel=rel, name=root.name),
+                            hint=_("course.toml lists it; add the file or remove it from {course_manifest}.").format(
+                                   course_manifest=COURSE_MANIFEST))
     return path
 
 
@@ -116,11 +123,11 @@ def _read_bytes(path: Path, rel: str, limit: int) -> bytes:
         with path.open("rb") as f:
             data = f.read(limit + 1)
     except OSError as exc:
-        raise CourseInvalid(f"Could not read '{rel}': {exc.strerror or exc}.",
-                            hint="Check that the file is readable.", debug_context={"path": str(path)}) from exc
+        raise CourseInvalid(_("Could not read '{rel}': {reason}.").format(rel=rel, reason=exc.strerror or exc),
+                            hint=_("Check that the file is readable."), debug_context={"path": str(path)}) from exc
     if len(data) > limit:
-        raise CourseInvalid(f"'{rel}' is larger than {limit // MiB} MiB.",
-                            hint="Split it into several smaller lessons.", debug_context={"path": str(path)})
+        raise CourseInvalid(_("'{rel}' is larger than {limit} MiB.").format(rel=rel, limit=limit // MiB),
+                            hint=_("Split it into several smaller lessons."), debug_context={"path": str(path)})
     return data
 
 
@@ -128,8 +135,9 @@ def _decode(data: bytes, rel: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CourseInvalid(f"'{rel}' is not UTF-8 text (bad byte at position {exc.start}).",
-                            hint="Open it in a text editor and save it with UTF-8 encoding.") from exc
+        raise CourseInvalid(_("'{rel}' is not UTF-8 text (bad byte at position {start}).").format(
+                              rel=rel, start=exc.start),
+                            hint=_("Open it in a text editor and save it with UTF-8 encoding.")) from exc
 
 
 def _read_text(path: Path, rel: str, limit: int) -> str:
@@ -166,15 +174,17 @@ def extract_pack(zip_path: Path, dest: Path) -> None:
                     continue
                 target = real_dest / rel
                 if not target.resolve().is_relative_to(real_dest):  # checked names cannot, but never trust
-                    raise CourseInvalid(f"'{zip_path.name}' has an entry that leaves the course folder ('{rel}').",
-                                        hint=PACK_HINT)
+                    raise CourseInvalid(_("'{name}' has an entry that leaves the course folder ('{rel}').").format(
+                                          name=zip_path.name, rel=rel),
+                                        hint=_(PACK_HINT))
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     total += _extract_entry(zf, entry, target, zip_path, already=total)
                 except OSError as exc:
                     if isinstance(exc, LanternError):
                         raise
-                    raise translate_os_error(exc, action=f"unpack '{rel}' from '{zip_path.name}'",
+                    raise translate_os_error(exc, action=_("unpack '{rel}' from '{name}'").format(
+                                                           rel=rel, name=zip_path.name),
                                              path=target) from exc
     except BaseException:
         undo_fill(dest, existed=existed)
@@ -197,11 +207,13 @@ def undo_fill(dest: Path, *, existed: bool) -> None:
 def translate_os_error(exc: OSError, *, action: str, path: Path) -> LanternError:
     """A full disk is DiskFull (the learner can fix it); anything else names the path it hit."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFull(f"The disk is full: could not {action}.",
-                        hint=f"Free some space on the disk that holds {path.anchor or path}, then try again.",
+        return DiskFull(_("The disk is full: could not {action}.").format(action=action),
+                        hint=_("Free some space on the disk that holds {anchor}, then try again.").format(
+                               anchor=path.anchor or path),
                         debug_context={"path": str(path), "error": repr(exc)})
-    return CourseInvalid(f"Could not {action}: {exc.strerror or exc} ({path}).",
-                         hint="Check that the folder exists and that you may write to it.",
+    return CourseInvalid(_("Could not {action}: {reason} ({path}).").format(
+                           action=action, reason=exc.strerror or exc, path=path),
+                         hint=_("Check that the folder exists and that you may write to it."),
                          debug_context={"path": str(path), "error": repr(exc)})
 
 
@@ -214,18 +226,21 @@ def _extract_entry(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path, zi
                 written += len(block)
                 if written > limit:
                     raise CourseInvalid(
-                        f"'{zip_path.name}' is damaged or malicious: '{entry.filename}' holds more data than its "
-                        "header says; extraction was stopped.", hint=PACK_HINT,
+                        _("'{name}' is damaged or malicious: '{filename}' holds more data than its header says; "
+                          "extraction was stopped.").format(
+                          name=zip_path.name, filename=entry.filename), hint=_(PACK_HINT),
                         debug_context={"declared": entry.file_size, "read_at_least": written})
                 out.write(block)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         if isinstance(exc, LanternError):
             raise
-        raise CourseInvalid(f"'{zip_path.name}' is damaged: '{entry.filename}' could not be unpacked ({exc}).",
-                            hint=PACK_HINT) from exc
+        raise CourseInvalid(_("'{name}' is damaged: '{filename}' could not be unpacked ({exc}).").format(
+                              name=zip_path.name, filename=entry.filename, exc=exc),
+                            hint=_(PACK_HINT)) from exc
     if written != entry.file_size:
-        raise CourseInvalid(f"'{zip_path.name}' is damaged: '{entry.filename}' is shorter than its header says.",
-                            hint=PACK_HINT, debug_context={"declared": entry.file_size, "read": written})
+        raise CourseInvalid(_("'{name}' is damaged: '{filename}' is shorter than its header says.").format(
+                              name=zip_path.name, filename=entry.filename),
+                            hint=_(PACK_HINT), debug_context={"declared": entry.file_size, "read": written})
     return written
 
 
@@ -233,13 +248,16 @@ def _open_zip(zip_path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(zip_path)
     except FileNotFoundError as exc:
-        raise CourseInvalid(f"There is no file at '{zip_path}'.", hint="Check the path.") from exc
+        raise CourseInvalid(_("There is no file at '{zip_path}'.").format(
+                              zip_path=zip_path), hint=_("Check the path.")) from exc
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as exc:
-        raise CourseInvalid(f"'{zip_path.name}' is not a course pack: it is not a zip file, or it is damaged.",
-                            hint=PACK_HINT, debug_context={"error": repr(exc)}) from exc
+        raise CourseInvalid(_("'{name}' is not a course pack: it is not a zip file, or it is damaged.").format(
+                              name=zip_path.name),
+                            hint=_(PACK_HINT), debug_context={"error": repr(exc)}) from exc
     except OSError as exc:
-        raise CourseInvalid(f"Could not read '{zip_path}': {exc.strerror or exc}.",
-                            hint="Check that the file is readable.") from exc
+        raise CourseInvalid(_("Could not read '{zip_path}': {reason}.").format(
+                              zip_path=zip_path, reason=exc.strerror or exc),
+                            hint=_("Check that the file is readable.")) from exc
 
 
 def _content_entries(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -250,8 +268,9 @@ def _inspect(zf: zipfile.ZipFile, zip_path: Path) -> PackInfo:
     name = zip_path.name
     entries = zf.infolist()
     if len(entries) > MAX_PACK_ENTRIES:
-        raise CourseInvalid(f"'{name}' has {len(entries)} files; a course pack may have at most {MAX_PACK_ENTRIES}.",
-                            hint=PACK_HINT)
+        raise CourseInvalid(_("'{name}' has {count} files; a course pack may have at most {max_pack_entries}.").format(
+                              name=name, count=len(entries), max_pack_entries=MAX_PACK_ENTRIES),
+                            hint=_(PACK_HINT))
     seen: set[str] = set()
     total = 0
     for entry in entries:
@@ -259,12 +278,13 @@ def _inspect(zf: zipfile.ZipFile, zip_path: Path) -> PackInfo:
         # Case-folded: on Windows and macOS "A.md" and "a.md" would overwrite each other.
         key = entry.filename.rstrip("/").casefold()
         if key in seen:
-            raise CourseInvalid(f"'{name}' has two entries named '{entry.filename}'.", hint=PACK_HINT)
+            raise CourseInvalid(_("'{name}' has two entries named '{filename}'.").format(
+                                  name=name, filename=entry.filename), hint=_(PACK_HINT))
         seen.add(key)
         total += entry.file_size
         if total > MAX_PACK_BYTES:
-            raise CourseInvalid(f"'{name}' would unpack to more than {MAX_PACK_BYTES // MiB} MiB; "
-                                "that is too large for a course.", hint=PACK_HINT)
+            raise CourseInvalid(_("'{name}' would unpack to more than {max_pack_bytes} MiB; that is too large for a "
+                                  "course.").format(name=name, max_pack_bytes=MAX_PACK_BYTES // MiB), hint=_(PACK_HINT))
     content = _content_entries(zf)
     names = {e.filename for e in content}
     if COURSE_MANIFEST in names:
@@ -273,16 +293,18 @@ def _inspect(zf: zipfile.ZipFile, zip_path: Path) -> PackInfo:
         tops = {e.filename.split("/", 1)[0] for e in content}
         prefix = f"{next(iter(tops))}/" if len(tops) == 1 else ""
         if not prefix or f"{prefix}{COURSE_MANIFEST}" not in names:
-            raise CourseInvalid(f"'{name}' is not a course pack: it has no {COURSE_MANIFEST} at the top or inside "
-                                "one top-level folder.",
-                                hint="Zip the course folder itself (the one that holds course.toml).")
+            raise CourseInvalid(_("'{name}' is not a course pack: it has no {course_manifest} at the top or inside "
+                                  "one top-level folder.").format(name=name, course_manifest=COURSE_MANIFEST),
+                                hint=_("Zip the course folder itself (the one that holds course.toml)."))
     manifest_entry = zf.getinfo(f"{prefix}{COURSE_MANIFEST}")
     if manifest_entry.file_size > MAX_TEXT_FILE_BYTES:
-        raise CourseInvalid(f"The {COURSE_MANIFEST} in '{name}' is too large.", hint=PACK_HINT)
+        raise CourseInvalid(_("The {course_manifest} in '{name}' is too large.").format(
+                              course_manifest=COURSE_MANIFEST, name=name), hint=_(PACK_HINT))
     try:
         data = zf.read(manifest_entry)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        raise CourseInvalid(f"'{name}' is damaged: {COURSE_MANIFEST} could not be unpacked.", hint=PACK_HINT) from exc
+        raise CourseInvalid(_("'{name}' is damaged: {course_manifest} could not be unpacked.").format(
+                              name=name, course_manifest=COURSE_MANIFEST), hint=_(PACK_HINT)) from exc
     manifest = parse_manifest(_decode(data, f"{COURSE_MANIFEST} in '{name}'"), source=f"{COURSE_MANIFEST} in '{name}'")
     files = [e for e in content if not e.is_dir()]
     return PackInfo(manifest=manifest, prefix=prefix, file_count=len(files),
@@ -294,18 +316,23 @@ def _check_entry(entry: zipfile.ZipInfo, name: str) -> None:
     raw = entry.orig_filename
     reason = unsafe_path_reason(raw)
     if reason:
-        raise CourseInvalid(f"'{name}' has an unsafe entry {raw!r}: the name {reason}.",
-                            hint=f"Lantern refuses packs that could write outside their folder. {PACK_HINT}")
+        raise CourseInvalid(_("'{name}' has an unsafe entry {raw!r}: the name {reason}.").format(
+                              name=name, raw=raw, reason=reason),
+                            hint=_("Lantern refuses packs that could write outside their folder. {pack_hint}").format(
+                                   pack_hint=_(PACK_HINT)))
     if stat.S_ISLNK(entry.external_attr >> 16):
-        raise CourseInvalid(f"'{name}' contains a symbolic link ('{raw}'); course packs may only hold files.",
-                            hint=PACK_HINT)
+        raise CourseInvalid(_("'{name}' contains a symbolic link ('{raw}'); course packs may only hold files.").format(
+                              name=name, raw=raw),
+                            hint=_(PACK_HINT))
     if entry.flag_bits & 0x1:
-        raise CourseInvalid(f"'{name}' is password-protected ('{raw}' is encrypted).",
-                            hint="Make the pack again without a password.")
+        raise CourseInvalid(_("'{name}' is password-protected ('{raw}' is encrypted).").format(name=name, raw=raw),
+                            hint=_("Make the pack again without a password."))
     if entry.file_size > MAX_PACK_FILE_BYTES:
-        raise CourseInvalid(f"'{name}': '{raw}' would unpack to {entry.file_size // MiB} MiB; one file in a course "
-                            f"may be at most {MAX_PACK_FILE_BYTES // MiB} MiB.", hint=PACK_HINT)
+        raise CourseInvalid(_("'{name}': '{raw}' would unpack to {size} MiB; one file in a course may be at "
+                              "most {limit} MiB.").format(
+                              name=name, raw=raw, size=entry.file_size // MiB, limit=MAX_PACK_FILE_BYTES // MiB),
+                            hint=_(PACK_HINT))
     if entry.file_size > RATIO_CHECK_FROM_BYTES and entry.file_size > entry.compress_size * MAX_RATIO:
-        raise CourseInvalid(f"'{name}': '{raw}' is compressed more than {MAX_RATIO} times, as zip bombs are; "
-                            "it was not unpacked.", hint=PACK_HINT,
+        raise CourseInvalid(_("'{name}': '{raw}' is compressed more than {max_ratio} times, as zip bombs are; it "
+                              "was not unpacked.").format(name=name, raw=raw, max_ratio=MAX_RATIO), hint=_(PACK_HINT),
                             debug_context={"file_size": entry.file_size, "compress_size": entry.compress_size})

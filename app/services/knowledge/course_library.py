@@ -21,6 +21,7 @@ from pathlib import Path
 from app.core.course_format import is_valid_course_id
 from app.core.courses import COURSE_MANIFEST, Course, CourseManifest
 from app.core.errors import CourseInvalid, CourseNotFound, LanternError
+from app.core.i18n import N_, _
 from app.services.knowledge.adhoc_import import build_adhoc_course
 from app.services.knowledge.course_files import (
     MAX_PACK_BYTES,
@@ -43,7 +44,7 @@ _TOKEN_HEX = 8
 # Another Lantern (the CLI beside the GUI) may be importing right now; only leftovers older than
 # this are a crash's, and an import takes seconds.
 STALE_AFTER_S = 3600.0
-LIST_HINT = "See `lantern courses list`."
+LIST_HINT = N_("See `lantern courses list`.")
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ class CourseLibrary:
         for root, builtin in self._candidates(course_id):
             if (root / COURSE_MANIFEST).is_file():
                 return self._installed(root, builtin=builtin)
-        raise CourseNotFound(f"No course is installed with the id '{course_id}'.", hint=LIST_HINT)
+        raise CourseNotFound(_("No course is installed with the id '{course_id}'.").format(
+                               course_id=course_id), hint=_(LIST_HINT))
 
     def load(self, course_id: str) -> Course:
         return read_course(self.get(course_id).root)
@@ -110,8 +112,9 @@ class CourseLibrary:
     def _installed(self, root: Path, *, builtin: bool) -> InstalledCourse:
         manifest = read_manifest(root)
         if manifest.id != root.name:
-            raise CourseInvalid(f"The course folder '{root.name}' holds course '{manifest.id}'.",
-                                hint="Import the course again instead of copying folders by hand.")
+            raise CourseInvalid(_("The course folder '{name}' holds course '{id}'.").format(
+                                  name=root.name, id=manifest.id),
+                                hint=_("Import the course again instead of copying folders by hand."))
         return _as_installed(manifest, root, builtin=builtin)
 
     # -- changing -----------------------------------------------------------------------------------
@@ -124,8 +127,8 @@ class CourseLibrary:
         """
         path = path.expanduser()
         if course_id is not None and not is_valid_course_id(course_id):
-            raise CourseInvalid(f"'{course_id}' cannot be a course id.",
-                                hint="Use lowercase letters, digits, '.', '_' and '-' (at most 64 characters).")
+            raise CourseInvalid(_("'{course_id}' cannot be a course id.").format(course_id=course_id),
+                                hint=_("Use lowercase letters, digits, '.', '_' and '-' (at most 64 characters)."))
         kind = _kind(path)
         if kind == "pack":
             self._check_id(inspect_pack(path).manifest, course_id, path)
@@ -150,7 +153,8 @@ class CourseLibrary:
             raise
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise translate_os_error(exc, action=f"import '{path.name}'", path=Path(exc.filename or tmp)) from exc
+            raise translate_os_error(exc, action=_("import '{name}'").format(
+                                                   name=path.name), path=Path(exc.filename or tmp)) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -160,20 +164,22 @@ class CourseLibrary:
     def remove(self, course_id: str) -> None:
         installed = self.get(course_id)
         if installed.builtin:
-            raise CourseInvalid(f"'{course_id}' is a built-in course and cannot be removed.",
-                                hint="Built-in courses come with Lantern; you can simply not use it.")
+            raise CourseInvalid(_("'{course_id}' is a built-in course and cannot be removed.").format(
+                                  course_id=course_id),
+                                hint=_("Built-in courses come with Lantern; you can simply not use it."))
         aside = self.courses_dir / f"{_OLD_PREFIX}{secrets.token_hex(_TOKEN_HEX)}-{course_id}"
         try:
             os.rename(installed.root, aside)  # gone from the list at once, even if deleting is slow
         except OSError as exc:
-            raise translate_os_error(exc, action=f"remove course '{course_id}'", path=installed.root) from exc
+            raise translate_os_error(exc, action=_("remove course '{course_id}'").format(
+                                                   course_id=course_id), path=installed.root) from exc
         shutil.rmtree(aside, ignore_errors=True)  # what is left is cleaned as a leftover next time
 
     def _check_id(self, manifest: CourseManifest, course_id: str | None, path: Path) -> None:
         if course_id is not None and course_id != manifest.id:
-            raise CourseInvalid(f"'{path.name}' is the course '{manifest.id}'; its id cannot be changed to "
-                                f"'{course_id}' on import.",
-                                hint="Leave out the id, or change `id` in its course.toml.")
+            raise CourseInvalid(_("'{name}' is the course '{id}'; its id cannot be changed to '{course_id}' on "
+                                  "import.").format(name=path.name, id=manifest.id, course_id=course_id),
+                                hint=_("Leave out the id, or change `id` in its course.toml."))
 
     def _visible(self, course_id: str) -> InstalledCourse | None:
         try:
@@ -246,9 +252,9 @@ def _kind(path: Path) -> str:
     if path.is_file():
         if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
             return "pack"
-        raise CourseInvalid(f"'{path.name}' is not a course pack or a folder.",
-                            hint="Import a course pack (.zip), a course folder, or a folder of notes.")
-    raise CourseInvalid(f"There is no file or folder at '{path}'.", hint="Check the path.")
+        raise CourseInvalid(_("'{name}' is not a course pack or a folder.").format(name=path.name),
+                            hint=_("Import a course pack (.zip), a course folder, or a folder of notes."))
+    raise CourseInvalid(_("There is no file or folder at '{path}'.").format(path=path), hint=_("Check the path."))
 
 
 def _copy_course_folder(source: Path, dest: Path) -> None:
@@ -269,8 +275,10 @@ def _copy_course_folder(source: Path, dest: Path) -> None:
             count += 1
             total += size
             if count > MAX_PACK_ENTRIES or size > MAX_PACK_FILE_BYTES or total > MAX_PACK_BYTES:
-                raise CourseInvalid(f"'{source.name}' is too large for a course (more than {MAX_PACK_ENTRIES} files, "
-                                    f"a file over {MAX_PACK_FILE_BYTES // MiB} MiB, or {MAX_PACK_BYTES // MiB} MiB "
-                                    "in all).", hint="Move what the course does not need out of its folder.")
+                raise CourseInvalid(_("'{name}' is too large for a course (more than {max_files} files, a "
+                                      "file over {max_file_mib} MiB, or {max_total_mib} MiB in all).").format(
+                                      name=source.name, max_files=MAX_PACK_ENTRIES,
+                                      max_file_mib=MAX_PACK_FILE_BYTES // MiB, max_total_mib=MAX_PACK_BYTES // MiB),
+                                    hint=_("Move what the course does not need out of its folder."))
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest / rel)

@@ -25,6 +25,7 @@ import numpy as np
 
 from app.core.courses import CourseChunk
 from app.core.errors import DiskFull, IndexNotReady
+from app.core.i18n import _
 
 SCHEMA = 1
 # remove_diacritics 2: a learner typing "vong lap" without Vietnamese accents still finds "vòng lặp".
@@ -90,8 +91,8 @@ class IndexStore:
         if version == SCHEMA:
             return
         if version > SCHEMA:
-            raise IndexNotReady(f"The search index at {self.path} was made by a newer Lantern.",
-                                hint="Update Lantern, or delete that folder and index the course again.")
+            raise IndexNotReady(_("The search index at {path} was made by a newer Lantern.").format(path=self.path),
+                                hint=_("Update Lantern, or delete that folder and index the course again."))
         with self.transaction() as db:
             db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute("""CREATE TABLE lessons (lesson_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL,
@@ -228,12 +229,13 @@ def _translate(exc: BaseException, path: Path) -> Exception:
     text = str(exc).lower()
     if isinstance(exc, sqlite3.Error) and (("full" in text and "disk" in text) or
                                            getattr(exc, "sqlite_errorcode", 0) & 0xFF == 13):
-        return DiskFull(f"The disk holding the search index ({path}) is full.",
-                        hint="Free some disk space, then index the course again; finished lessons are kept.")
+        return DiskFull(_("The disk holding the search index ({path}) is full.").format(path=path),
+                        hint=_("Free some disk space, then index the course again; finished lessons are kept."))
     if "malformed" in text or "not a database" in text:
-        return IndexNotReady(f"The search index at {path} is damaged.",
-                             hint=f"Delete the folder {path.parent} and index the course again.",
+        return IndexNotReady(_("The search index at {path} is damaged.").format(path=path),
+                             hint=_("Delete the folder {parent} and index the course again.").format(
+                                    parent=path.parent),
                              debug_context={"error": str(exc)})
-    return IndexNotReady(f"The search index at {path} cannot be used: {exc}.",
-                         hint="Check the disk and its permissions, then index the course again.",
+    return IndexNotReady(_("The search index at {path} cannot be used: {exc}.").format(path=path, exc=exc),
+                         hint=_("Check the disk and its permissions, then index the course again."),
                          debug_context={"error": str(exc)})

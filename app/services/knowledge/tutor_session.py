@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 
 from app.core.context_policy import Turn, fit_to_window
 from app.core.courses import CourseChunk
-from app.core.inference import GREEDY, CancelToken, ChatBackend, GenerationRequest, GenerationStats, Sampling
-from app.core.retrieval import CoveragePolicy, retrieval_query
+from app.core.inference import (
+    GREEDY,
+    CancelToken,
+    ChatEngine,
+    FinishReason,
+    GenerationRequest,
+    GenerationStats,
+    Sampling,
+    Where,
+)
+from app.core.retrieval import CoveragePolicy, Hit, Searcher, retrieval_query
 from app.core.tutor import Citation, attribute, citations, not_covered_reply, tutor_prompt
-from app.services.knowledge.search import CourseSearcher, Hit
 
 PASSAGES = 4  # enough to cover a follow-up's two topics; each costs ~200 tokens of a small model's window
 
@@ -43,25 +51,33 @@ class Answer:
     citations: list[Citation]
     passages: list[CourseChunk]  # what the model was given, in prompt order ([1] is the first)
     invalid_markers: list[int] = field(default_factory=list)
-    finish_reason: str = "stop"
+    finish_reason: FinishReason = "stop"
     stats: GenerationStats | None = None
     model_id: str = ""
+    # Where the answer was produced, from the engine's capabilities; None when no model was asked
+    # (the "not covered" reply is built here, from the search alone).
+    where: Where | None = None
+    backend: str | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def on_device(self) -> bool | None:
+        return None if self.where is None else self.where == "on-device"
 
 
 TutorEvent = Retrieved | AnswerText | Answer
 
 
 class TutorSession:
-    def __init__(self, *, course_title: str, searcher: CourseSearcher, chat: ChatBackend, model_id: str,
-                 context_length: int, answer_tokens: int = 512, sampling: Sampling = GREEDY,
-                 passages: int = PASSAGES, coverage: CoveragePolicy | None = None) -> None:
+    """The engine is any `ChatEngine` (a loaded model, the model host, later the local/cloud router);
+    its capabilities are read at each question, so a model switched between turns is reported right."""
+
+    def __init__(self, *, course_title: str, searcher: Searcher, engine: ChatEngine, answer_tokens: int = 512,
+                 sampling: Sampling = GREEDY, passages: int = PASSAGES, coverage: CoveragePolicy | None = None) -> None:
         self.course_title = course_title
         self.history: list[Turn] = []
         self._searcher = searcher
-        self._chat = chat
-        self._model_id = model_id
-        self._context_length = context_length
+        self._engine = engine
         self._answer_tokens = answer_tokens
         self._sampling = sampling
         self._passages = passages
@@ -81,12 +97,13 @@ class TutorSession:
             reply = not_covered_reply(self.course_title, chunks)
             yield AnswerText(reply)
             self.history.append(Turn(question, reply))
-            yield Answer(reply, covered=False, citations=[], passages=[], model_id=self._model_id)
+            yield Answer(reply, covered=False, citations=[], passages=[])
             return
 
+        caps = self._engine.capabilities
         parts = tutor_prompt(question, chunks, course_title=self.course_title,
                              history=self.history)
-        trim = fit_to_window(parts, count_tokens=self._chat.count_tokens, context_length=self._context_length,
+        trim = fit_to_window(parts, count_tokens=self._engine.count_tokens, context_length=caps.context_length,
                              answer_tokens=self._answer_tokens, min_answer_tokens=min(128, self._answer_tokens),
                              first_turn=self._first_turn)
         self._first_turn = trim.first_turn
@@ -94,7 +111,7 @@ class TutorSession:
         request = GenerationRequest(messages=trim.messages, sampling=self._sampling, max_tokens=trim.answer_tokens)
         pieces: list[str] = []
         final = None
-        for chunk in self._chat.stream(request, cancel):
+        for chunk in self._engine.stream(request, cancel):
             if chunk.text:
                 pieces.append(chunk.text)
                 yield AnswerText(chunk.text)
@@ -104,9 +121,9 @@ class TutorSession:
         valid, invalid = citations(text, given)
         if not valid:
             valid = attribute(text, given)
-        finish = final.finish_reason if final is not None and final.finish_reason else "stop"
+        finish: FinishReason = final.finish_reason if final is not None and final.finish_reason else "stop"
         if finish != "cancelled":
             self.history.append(Turn(question, text))
         yield Answer(text, covered=True, citations=valid, passages=given, invalid_markers=invalid,
-                     finish_reason=finish, stats=final.stats if final else None, model_id=self._model_id,
-                     notes=trim.notes)
+                     finish_reason=finish, stats=final.stats if final else None, model_id=caps.model_id,
+                     where=caps.where, backend=caps.backend, notes=trim.notes)

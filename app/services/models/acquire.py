@@ -22,6 +22,7 @@ from app.core.errors import LanternError, ModelFileInvalid, RemoteNotFound
 from app.core.estimates import RUNS, Fit, plan_fit
 from app.core.gguf import GgufHeader
 from app.core.gguf_fit import model_for_fit
+from app.core.i18n import _
 from app.core.installed import InstalledModel
 from app.core.model_spec import ModelSpec
 from app.core.performance import PerformanceTable
@@ -84,8 +85,9 @@ class ModelAcquirer:
             for v in variants:
                 if v.quant.upper() == quant.upper():
                     return v
-            raise LanternError(f"{model.name} has no '{quant}' download in the catalog.",
-                               hint="Available: " + ", ".join(v.quant for v in variants) + ".")
+            raise LanternError(_("{name} has no '{quant}' download in the catalog.").format(
+                                 name=model.name, quant=quant),
+                               hint=_("Available: {choices}.").format(choices=", ".join(v.quant for v in variants)))
         if profile is not None:
             prefer_mlx = profile.apple is not None and profile.runtimes.mlx.can_run
             options = [o for o in build_options(profile, self.catalog, table=self.table, intent="chat",
@@ -109,8 +111,8 @@ class ModelAcquirer:
     def _plan_gguf(self, repo_id: str, filename: str, revision: str, profile: DeviceProfile | None,
                    model: CatalogModel | None, variant: Variant | None) -> PullPlan:
         if not filename.lower().endswith(".gguf"):
-            raise LanternError(f"'{filename}' is not a GGUF file.",
-                               hint="Lantern runs GGUF files with llama.cpp (or MLX folders on Apple Silicon).")
+            raise LanternError(_("'{filename}' is not a GGUF file.").format(filename=filename),
+                               hint=_("Lantern runs GGUF files with llama.cpp (or MLX folders on Apple Silicon)."))
         remote = self.hub.file_metadata(repo_id, filename, revision=revision)
         header, cost = read_remote_gguf_header(self.hub, self.manager.transfer.client, remote)
         fit = None
@@ -133,8 +135,9 @@ class ModelAcquirer:
                   model: CatalogModel | None, variant: Variant | None) -> PullPlan:
         files = self.hub.list_files(repo_id, revision=revision, patterns=MLX_PATTERNS)
         if not any(f.filename.endswith(".safetensors") for f in files):
-            raise RemoteNotFound(f"{repo_id} has no .safetensors weights, so it is not an MLX model.",
-                                 hint="Name a GGUF file (Org/Repo/file.gguf) or an mlx-community repository.")
+            raise RemoteNotFound(_("{repo_id} has no .safetensors weights, so it is not an MLX model.").format(
+                                   repo_id=repo_id),
+                                 hint=_("Name a GGUF file (Org/Repo/file.gguf) or an mlx-community repository."))
         total = sum(f.size for f in files)
         fit = None
         if profile is not None and model is not None and variant is not None:
@@ -155,9 +158,11 @@ class ModelAcquirer:
             return self._plan_gguf(repo_id, single[0].filename, revision, profile, model, variant)
         if single:
             names = ", ".join(f.filename for f in single[:12])
-            raise LanternError(f"{repo_id} has {len(single)} GGUF files; say which one to download.",
-                               hint=f"For example `lantern models pull {repo_id}/{single[0].filename}` "
-                                    f"(or add --quant). Files: {names}.")
+            raise LanternError(_("{repo_id} has {count} GGUF files; say which one to download.").format(
+                                 repo_id=repo_id, count=len(single)),
+                               hint=_("For example `lantern models pull {repo_id}/{filename}` (or add --quant). "
+                                      "Files: {names}.").format(
+                                      repo_id=repo_id, filename=single[0].filename, names=names))
         for model, variant in self.catalog.all_variants(kind=None):
             if variant.format == "mlx" and variant.repo.lower() == repo_id.lower():
                 return self._plan_mlx(repo_id, revision, profile, model, variant)
@@ -172,9 +177,9 @@ class ModelAcquirer:
         if plan.fit is None or plan.fit.verdict in RUNS or plan.fit.verdict == "context_too_short":
             return
         raise LanternError(
-            f"{plan.label} would not run on this machine: {plan.fit.reason}.",
-            hint="Choose a smaller model or quantisation (`lantern models recommend`), or add --force to "
-                 "download it anyway.", debug_context={"verdict": plan.fit.verdict})
+            _("{label} would not run on this machine: {reason}.").format(label=plan.label, reason=plan.fit.reason),
+            hint=_("Choose a smaller model or quantisation (`lantern models recommend`), or add --force to "
+                   "download it anyway."), debug_context={"verdict": plan.fit.verdict})
 
     def start(self, plan: PullPlan) -> DownloadJob:
         if plan.format == "gguf":
@@ -203,7 +208,7 @@ class ModelAcquirer:
             return self.registry.add(InstalledModel(
                 id=self.registry.new_id(base), display_name=plan.model.name if plan.model else remote.label,
                 source="catalog" if plan.model else "huggingface", source_ref=remote.source_ref,
-                path=str(plan.dest), managed=True, format="gguf", backend="llama_cpp", size_bytes=remote.size,
+                path=str(plan.dest), managed=True, format="gguf", backend="llama.cpp", size_bytes=remote.size,
                 sha256=sha256, verified_at=now, catalog_id=plan.model.id if plan.model else None, quant=quant,
                 architecture=header.architecture, context_length=header.context_length,
                 has_chat_template=header.has_chat_template))

@@ -5,31 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from app.core.downloads import RemoteFile
+from app.core.i18n import _
+from app.services.hashing import CHUNK, Progress, file_sha256
 
-CHUNK = 4 << 20
+__all__ = ["CHUNK", "MANIFEST_NAME", "Progress", "copy_with_sha256", "file_sha256"]
+
 MANIFEST_NAME = "lantern-manifest.json"
-Progress = Callable[[int, int], None]  # (bytes done, total)
-
-
-def file_sha256(path: Path, *, on_progress: Progress | None = None, algorithm: str = "sha256",
-                prefix: bytes = b"") -> str:
-    h = hashlib.new(algorithm)
-    h.update(prefix)
-    total = path.stat().st_size
-    done = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(view):
-            h.update(view[:n])
-            done += n
-            if on_progress:
-                on_progress(done, total)
-    return h.hexdigest()
 
 
 def copy_with_sha256(src: Path, dest: Path, *, on_progress: Progress | None = None) -> str:
@@ -68,7 +53,7 @@ def manifest_problems(folder: Path, *, on_progress: Progress | None = None) -> l
     try:
         entries = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return [f"the file list {MANIFEST_NAME} is missing or unreadable"]
+        return [_("the file list {manifest_name} is missing or unreadable").format(manifest_name=MANIFEST_NAME)]
     problems = []
     total = sum(int(e["size"]) for e in entries)
     done = 0
@@ -78,7 +63,7 @@ def manifest_problems(folder: Path, *, on_progress: Progress | None = None) -> l
             problems.append(f"{e['path']} is missing")
             continue
         if path.stat().st_size != e["size"]:
-            problems.append(f"{e['path']} has the wrong size")
+            problems.append(_("{path} has the wrong size").format(path=e['path']))
             continue
 
         def step(d: int, _t: int, base: int = done) -> None:
@@ -89,6 +74,6 @@ def manifest_problems(folder: Path, *, on_progress: Progress | None = None) -> l
         else:
             ok = file_sha256(path, on_progress=step, algorithm="sha1", prefix=b"blob %d\0" % e["size"]) == e["git_sha1"]
         if not ok:
-            problems.append(f"{e['path']} is damaged (hash mismatch)")
+            problems.append(_("{path} is damaged (hash mismatch)").format(path=e['path']))
         done += int(e["size"])
     return problems

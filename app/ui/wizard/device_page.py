@@ -81,19 +81,16 @@ class DevicePage(QWizardPage):
     def check(self) -> None:
         if self._busy():
             return
-        from app.services.hardware.profiler import capture_profile
-
-        models_dir = self.ctx.paths.models_dir
+        services = self.ctx.services
         self.summary.setText(tr("Checking this machine…"))
         self.check_button.setEnabled(False)
-        self._op = Op(self, lambda: capture_profile(models_dir))
+        self._op = Op(self, services.refresh_profile)
         self._op.success(guarded(self, self._captured)).failure(guarded(self, self._failed))
         self.progress.follow(self._op)
         self._op.run()
         self.completeChanged.emit()
 
     def _captured(self, profile: DeviceProfile) -> None:
-        self.ctx.profile = profile
         self.show_profile(profile)
 
     def _failed(self, exc: Exception) -> None:

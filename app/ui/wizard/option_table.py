@@ -9,6 +9,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
 from app.core.downloads import human_bytes
+from app.core.i18n import N_
 from app.core.profile import GIB
 from app.core.recommend import Option, Recommendation
 from app.core.report import VERDICT_TEXT
@@ -30,7 +31,7 @@ def verdict_text(o: Option) -> str:
 
 
 class OptionTable(QTableWidget):
-    COLUMNS = ("Model", "Quant", "Fit", "Memory", "Speed", "Download")
+    COLUMNS = (N_("Model"), N_("Quant"), N_("Fit"), N_("Memory"), N_("Speed"), N_("Download"))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(self.COLUMNS), parent)

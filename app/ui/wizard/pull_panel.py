@@ -1,7 +1,8 @@
-"""One model download in the wizard, done exactly as `lantern models pull` does it.
+"""One model download in the wizard, through the same use case as `lantern models pull`
+(`AppServices.plan_pull` / `start_pull` / `finish_pull`).
 
-plan (resolve the catalog spec, read the GGUF header over HTTP Range, judge the fit; off the GUI
-thread) → refuse what will not run → remember the spec in the app state → start the resumable
+plan (resolve the spec, refuse offline, read the GGUF header over HTTP Range, judge the fit, refuse
+what will not run; off the GUI thread) → remember the spec in the app state → start the resumable
 transfer → finish (validate the GGUF and register it; off the GUI thread). The spec stays in
 `state.pending_pulls[role]` until the model is registered or the learner cancels, so quitting (or a
 crash) mid-download and reopening the wizard plans the same spec again, and FileTransfer continues
@@ -28,7 +29,7 @@ from app.ui.op import Op
 from app.ui.wizard.widgets import alive, guarded, offline_notice
 
 if TYPE_CHECKING:
-    from app.services.models.acquire import ModelAcquirer, PullPlan
+    from app.services.models.acquire import PullPlan
     from app.ui.app_context import AppContext
 
 ACTIVE = ("queued", "running", "verifying")
@@ -103,10 +104,10 @@ class PullPanel(QWidget):
             self.job.resume()
             return
         self._drop_job()
-        acquirer = self.ctx.models.acquirer  # built here, on the GUI thread, never raced by a worker
+        services = self.ctx.services
         spec_text = self.spec
         self.status.setText(tr("Looking up {spec}…").format(spec=spec_text))
-        self._op = (Op(self, lambda: self._plan(acquirer, spec_text))
+        self._op = (Op(self, lambda: services.plan_pull(spec_text))
                     .success(guarded(self, self._planned)).failure(guarded(self, self._failed))
                     .cancelled(guarded(self, self._update_buttons)).run())
         self._changed()
@@ -130,30 +131,13 @@ class PullPanel(QWidget):
         self._shut = True
         self.pause()
 
-    # -- worker side ------------------------------------------------------------------------------
-
-    def _plan(self, acquirer: ModelAcquirer, spec_text: str) -> tuple[PullPlan, Any]:
-        from app.core.model_spec import parse_model_spec
-        from app.services.hardware.profiler import capture_profile
-
-        spec = parse_model_spec(spec_text, catalog_ids={m.id for m in acquirer.catalog.models})
-        acquirer.hub.refuse_if_offline(spec_text)
-        profile = self.ctx.profile or capture_profile(self.ctx.paths.models_dir)
-        plan = acquirer.plan(spec, profile=profile)
-        if plan.already is None:
-            acquirer.refuse_if_unfit(plan)
-        return plan, profile
-
     # -- results (GUI thread) ---------------------------------------------------------------------
 
-    def _planned(self, result: tuple[PullPlan, Any]) -> None:
-        plan, profile = result
+    def _planned(self, plan: PullPlan) -> None:
         self._op = None
         if self._shut or self.ctx.closed:
             self._changed()
             return
-        if self.ctx.profile is None:
-            self.ctx.profile = profile
         self.plan = plan
         if plan.already is not None:
             self._forget()
@@ -161,7 +145,7 @@ class PullPanel(QWidget):
             return
         self._remember()
         relay = self._relay()
-        self.job = self.ctx.models.acquirer.start(plan)
+        self.job = self.ctx.services.start_pull(plan)
         self.view = DownloadProgressView(self.job, relay, self)
         self._view_box.addWidget(self.view)
         relay.progress.connect(self._on_progress)  # after the view's own slot, so ours has the last word
@@ -194,9 +178,9 @@ class PullPanel(QWidget):
     def _finish(self) -> None:
         plan = self.plan
         assert plan is not None
-        acquirer = self.ctx.models.acquirer
+        services = self.ctx.services
         self.status.setText(tr("Checking the downloaded file…"))
-        self._op = (Op(self, lambda: acquirer.finish(plan))
+        self._op = (Op(self, lambda: services.finish_pull(plan))
                     .success(guarded(self, lambda m: self._done(m, tr("Installed {id} (checksum verified).")
                                                                 .format(id=m.id))))
                     .failure(guarded(self, self._failed)).run())

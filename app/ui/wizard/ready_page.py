@@ -16,8 +16,8 @@ from app.ui.wizard.widgets import guarded
 
 if TYPE_CHECKING:
     from app.core.load_plan import LoadPlan
-    from app.services.knowledge.context import IndexStatus
     from app.services.knowledge.course_library import InstalledCourse
+    from app.services.knowledge.index_status import IndexStatus
     from app.ui.app_context import AppContext
     from app.ui.wizard.setup_wizard import SetupWizard
 
@@ -91,15 +91,15 @@ def _summarise(ctx: AppContext, course: InstalledCourse | None) -> Summary:
 
     chat: InstalledModel | None
     try:
-        chat = ctx.courses.chat_model()
+        chat = ctx.services.chat_model()
     except LanternError:
         chat = None
     plan: Any = None
     if chat is not None and ctx.profile is not None:
         try:
             plan = plan_for(chat, profile=ctx.profile, settings=ctx.settings, table=default_performance_table(),
-                            catalog=ctx.courses.catalog)
+                            catalog=ctx.services.catalog)
         except LanternError:
             plan = None  # the app says why when it loads the model; the summary stays short
-    status = ctx.courses.status(ctx.courses.library.load(course.id)) if course is not None else None
+    status = ctx.services.index_status(ctx.services.library.load(course.id)) if course is not None else None
     return Summary(chat, plan, course, status)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
+from app.core.i18n import N_
 from app.core.installed import InstalledModel
 from app.ui.download_progress import DownloadProgressRelay
 from app.ui.i18n import tr
@@ -43,9 +44,10 @@ class SetupWizard(QWizard):
         self._relay: DownloadProgressRelay | None = None
         self.setWindowTitle(tr("Set up Lantern"))
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        for button, text in ((QWizard.WizardButton.BackButton, "Back"), (QWizard.WizardButton.NextButton, "Next"),
-                             (QWizard.WizardButton.FinishButton, "Finish"),
-                             (QWizard.WizardButton.CancelButton, "Close")):
+        for button, text in ((QWizard.WizardButton.BackButton, N_("Back")),
+                             (QWizard.WizardButton.NextButton, N_("Next")),
+                             (QWizard.WizardButton.FinishButton, N_("Finish")),
+                             (QWizard.WizardButton.CancelButton, N_("Close"))):
             self.setButtonText(button, tr(text))
         self.device_page = DevicePage(ctx)
         self.model_page = ModelPage(ctx)
@@ -78,7 +80,7 @@ class SetupWizard(QWizard):
         """One relay for the wizard's downloads, attached on first use (so an offline wizard builds no client)."""
         if self._relay is None:
             self._relay = DownloadProgressRelay(self)
-            self._relay.attach(self.ctx.models.manager)
+            self._relay.attach(self.ctx.services.manager)
         return self._relay
 
     def use_chat_model(self, model: InstalledModel) -> None:

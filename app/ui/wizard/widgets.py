@@ -35,7 +35,7 @@ def import_work(ctx: Any, path: Path, role: str) -> Callable[[Any], Any]:
     from app.services.catalog_store import default_catalog
     from app.services.models.import_for_role import import_model_for
 
-    registry, models_dir = ctx.models.registry, ctx.paths.models_dir
+    registry, models_dir = ctx.services.registry, ctx.paths.models_dir
 
     def work(handle: Any) -> Any:
         return import_model_for(path, role=role, registry=registry,  # type: ignore[arg-type]

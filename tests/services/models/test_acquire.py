@@ -9,14 +9,14 @@ import pytest
 from app.core.errors import ChecksumMismatch, LanternError, ModelFileInvalid
 from app.core.model_spec import parse_model_spec
 from app.core.settings import LanternSettings
-from app.services.models.context import ModelServices
+from app.services.app_services import AppServices
 from app.services.paths import resolve_paths
 from app.services.profiles import read_profile
-from tests.services.test_downloads import FAST_RETRY, payload
+from tests.services.downloads.test_downloads import FAST_RETRY, payload
 from tests.support.gguf_files import write_gguf
 from tests.support.hf_server import FakeHub
 
-PROFILES = Path(__file__).parents[1] / "fixtures" / "profiles"
+PROFILES = Path(__file__).parents[2] / "fixtures" / "profiles"
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def hub():
 
 @pytest.fixture
 def services(hub, lantern_home):
-    s = ModelServices(LanternSettings(), resolve_paths().ensure(), endpoint=hub.endpoint)
+    s = AppServices(LanternSettings(), resolve_paths(), endpoint=hub.endpoint)
     s.hub.retry = FAST_RETRY
     yield s
     s.close()

@@ -17,7 +17,7 @@ from app.services.catalog_store import default_performance_table
 from app.services.models.gguf_file import inspect_gguf_file
 from app.services.profiles import read_profile
 
-PROFILES = Path(__file__).parents[1] / "fixtures" / "profiles"
+PROFILES = Path(__file__).parents[2] / "fixtures" / "profiles"
 SMOLLM2_BYTES = 98_362_432
 
 

@@ -48,7 +48,7 @@ def test_the_skip_variable_starts_anyway(monkeypatch):
 
 
 def test_intel_mac_sysctl_names():
-    # machdep.cpu.features as an Intel Mac prints it (tests/services/test_apple_probe.py uses the same line).
+    # machdep.cpu.features as an Intel Mac prints it (tests/services/hardware/test_apple_probe.py uses the same line).
     flags = flags_from_mac_sysctl("FPU SSE3 SSSE3 SSE4.1 SSE4.2 POPCNT AVX1.0 F16C FMA")
     assert {"ssse3", "sse4_1", "sse4_2", "popcnt"} <= flags
 

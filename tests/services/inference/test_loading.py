@@ -20,7 +20,7 @@ from app.services.inference.loading import AttemptFailed, load_llama_chat, load_
 from tests.hardware_scenarios import profile
 from tests.support.gguf_files import write_gguf
 
-LOGS = Path(__file__).parents[1] / "fixtures" / "llama_logs"
+LOGS = Path(__file__).parents[2] / "fixtures" / "llama_logs"
 
 
 def recorded(name: str) -> list[str]:
@@ -92,7 +92,7 @@ def test_real_cpu_out_of_memory_shortens_the_context(smollm2_gguf):
     ladder halves the context until the allocations succeed, and the model then answers."""
     run = subprocess.run([sys.executable, "-m", "tests.support.oom_load", str(smollm2_gguf), str(1 << 17),
                           str(1536 << 20)], capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).parents[2])
+                         cwd=Path(__file__).parents[3])
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["failures"][0] and "allocate" in result["failures"][0]
@@ -115,7 +115,7 @@ def test_unknown_architecture_is_a_clear_error(tmp_path):
 
 def installed(path: Path, model_id: str = "smollm2") -> InstalledModel:
     return InstalledModel(id=model_id, display_name="SmolLM2 135M", source="import", source_ref=str(path),
-                          path=str(path), managed=False, format="gguf", backend="llama_cpp",
+                          path=str(path), managed=False, format="gguf", backend="llama.cpp",
                           size_bytes=path.stat().st_size, sha256="0" * 64)
 
 

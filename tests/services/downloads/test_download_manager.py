@@ -9,7 +9,7 @@ import pytest
 from app.core.downloads import DownloadPaused
 from app.core.errors import ChecksumMismatch, OperationCancelled
 from app.services.downloads.manager import DownloadManager, DownloadRequest
-from tests.services.test_downloads import FAST_RETRY, REPO, client, make_transfer, payload
+from tests.services.downloads.test_downloads import FAST_RETRY, REPO, client, make_transfer, payload
 from tests.support.hf_server import FakeHub
 
 
@@ -143,4 +143,34 @@ def test_retry_policy_is_used_by_the_queue(hub, tmp_path):
     progress = job.wait(20)
     assert progress.state == "failed" and "503" in (progress.message or "")
     assert len([r for r in hub.requests if r.kind == "cdn"]) == FAST_RETRY.max_attempts
+    m.shutdown()
+
+
+def test_offline_mode_turned_on_under_a_running_download_pauses_it_resumably(hub, tmp_path):
+    """The gate is read live: the download's next request (a reconnect) is refused, the job pauses with
+    the reason, and once online again it resumes from its checkpoint."""
+    from app.services.downloads.hub import HubClient
+    from app.services.net import NetworkGate
+
+    data = payload(2 << 20)
+    hub.add_file(REPO, "model.gguf", data)
+    setting = {"offline": False}
+    hc = HubClient(gate=NetworkGate(offline=lambda: setting["offline"]), endpoint=hub.endpoint, retry=FAST_RETRY)
+    m = DownloadManager(make_transfer(hc, tmp_path), max_parallel=1, min_event_interval_s=0)
+    remote = hc.file_metadata(REPO, "model.gguf")
+    hub.throttle(2 << 20)
+    hub.drop_after(1 << 20)  # the connection breaks half-way, so the transfer must reconnect
+    job = m.submit(DownloadRequest("model.gguf", ((remote, tmp_path / "m.gguf"),)))
+    assert wait_for(lambda: job.progress.bytes_done > 0)
+    setting["offline"] = True  # the toolbar toggle; nobody tells the client
+    progress = job.wait(timeout=20)
+    assert progress.state == "paused" and "Offline mode is on" in (progress.message or "")
+    assert 0 < progress.bytes_done < len(data)
+    setting["offline"] = False
+    hub.throttle(None)
+    job.resume()
+    assert job.result(timeout=20) == tmp_path / "m.gguf"
+    assert (tmp_path / "m.gguf").read_bytes() == data
+    resumed = [r for r in hub.requests if r.kind == "cdn" and r.method == "GET"][-1]
+    assert resumed.range is not None and resumed.range != "bytes=0-"
     m.shutdown()

@@ -67,8 +67,10 @@ def backend(tiny_mlx_model: Path) -> Iterator[MlxChatBackend]:
 def test_is_a_chat_backend(backend: MlxChatBackend) -> None:
     assert isinstance(backend, ChatBackend)
     assert backend.name == "mlx"
-    assert backend.capabilities.local and backend.capabilities.prompt_cache
-    assert not backend.capabilities.grammar and not backend.capabilities.json_schema
+    caps = backend.capabilities
+    assert caps.on_device and caps.where == "on-device" and caps.prompt_cache
+    assert (caps.model_id, caps.backend, caps.context_length) == ("tiny-llama", "mlx", 2048)
+    assert not caps.grammar and not caps.json_schema
 
 
 def test_streams_one_chunk_per_token_then_a_final_chunk(backend: MlxChatBackend) -> None:

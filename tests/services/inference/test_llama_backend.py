@@ -49,6 +49,9 @@ def ask(text: str, **kw) -> GenerationRequest:
 def test_it_is_a_chat_backend_with_the_gguf_template(smol):
     assert isinstance(smol, ChatBackend)
     assert smol.template.kind == "gguf" and smol.context_length == 2048
+    caps = smol.capabilities
+    assert caps.where == "on-device" and caps.backend == "llama.cpp" and caps.context_length == 2048
+    assert caps.json_schema and caps.grammar
 
 
 def test_streams_token_by_token_with_counts_and_timings(smol):

@@ -14,7 +14,7 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from app.core.errors import CourseInvalid, CourseNotFound
 from app.services.knowledge.adhoc_import import build_adhoc_course
 from app.services.knowledge.course_library import CourseLibrary, builtin_course_dirs
-from tests.services.test_course_files import (
+from tests.services.knowledge.test_course_files import (
     BAD_PACKS,
     course_files,
     make_zip,

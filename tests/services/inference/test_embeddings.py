@@ -23,7 +23,7 @@ from app.services.inference.llama_embedder import LlamaEmbedder, embedding_metad
 from app.services.models.gguf_file import inspect_gguf_file
 from tests.support.minilm_gguf import SAFETENSORS_SHA256, convert, phantom_vocab, wordpiece_vocab
 
-REFERENCE = json.loads((Path(__file__).parents[1] / "fixtures" / "embeddings" / "minilm_reference.json")
+REFERENCE = json.loads((Path(__file__).parents[2] / "fixtures" / "embeddings" / "minilm_reference.json")
                        .read_text(encoding="utf-8"))
 ITEMS = REFERENCE["items"]
 TEXTS = [item["text"] for item in ITEMS]

@@ -31,7 +31,7 @@ def model(model_id: str, **changes) -> InstalledModel:
     fields = dict(
         id=model_id, display_name=f"Model {model_id}", source="catalog",
         source_ref="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF/qwen2.5-coder-0.5b-instruct-q8_0.gguf@" + "c" * 40,
-        path=f"/models/{model_id}.gguf", managed=True, format="gguf", backend="llama_cpp", size_bytes=491_400_064,
+        path=f"/models/{model_id}.gguf", managed=True, format="gguf", backend="llama.cpp", size_bytes=491_400_064,
         sha256=SHA_A, verified_at=datetime(2025, 3, 4, 6, 0, tzinfo=UTC), status="ok",
         catalog_id="qwen2.5-coder-0.5b-instruct", quant="Q8_0", architecture="qwen2", context_length=32768,
         has_chat_template=True, measured_tps=41.5, added_at=ADDED,
@@ -54,7 +54,7 @@ def test_round_trip_keeps_every_field(registry, db_file):
     plus7 = timezone(timedelta(hours=7))
     full = model("qwen2.5-coder-0.5b-instruct:q8_0", verified_at=datetime(2025, 3, 4, 13, 0, tzinfo=plus7))
     bare = InstalledModel(id="imported", display_name="Imported", source="import", source_ref="/home/me/x.gguf",
-                          path="/home/me/x.gguf", managed=False, format="gguf", backend="llama_cpp", size_bytes=0,
+                          path="/home/me/x.gguf", managed=False, format="gguf", backend="llama.cpp", size_bytes=0,
                           sha256=SHA_B, added_at=ADDED)
     mlx = model("mlx-model", format="mlx", backend="mlx", sha256=None, has_chat_template=False, measured_tps=None)
     for m in (full, bare, mlx):

@@ -22,6 +22,7 @@ from app.core.errors import (
 )
 from app.services.downloads.hub import HubClient
 from app.services.downloads.transfer import FileTransfer, TransferControl, TransferTuning
+from app.services.net import NetworkGate
 from tests.support.hf_server import FakeHub
 
 REPO = "lantern-test/tiny-GGUF"
@@ -38,8 +39,13 @@ def hub():
         yield server
 
 
+def gate(offline: bool = False) -> NetworkGate:
+    return NetworkGate(offline=lambda: offline)
+
+
 def client(hub: FakeHub, **kw) -> HubClient:
-    return HubClient(offline=kw.pop("offline", False), endpoint=hub.endpoint, retry=kw.pop("retry", FAST_RETRY), **kw)
+    return HubClient(gate=gate(kw.pop("offline", False)), endpoint=hub.endpoint, retry=kw.pop("retry", FAST_RETRY),
+                     **kw)
 
 
 def make_transfer(hc: HubClient, tmp_path: Path, **tuning) -> FileTransfer:
@@ -309,7 +315,7 @@ def test_untrusted_tls_certificate_is_refused(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        hc = HubClient(offline=False, endpoint=f"https://127.0.0.1:{server.server_port}", retry=FAST_RETRY)
+        hc = HubClient(gate=gate(), endpoint=f"https://127.0.0.1:{server.server_port}", retry=FAST_RETRY)
         with pytest.raises(DownloadFailed) as err:
             hc.file_metadata(REPO, "model.gguf")
         assert "could not be verified" in err.value.user_message
@@ -360,8 +366,6 @@ def test_a_verified_file_already_in_place_is_not_downloaded_again(hub, tmp_path)
 
 
 def test_remote_header_reads_never_send_the_token_to_the_cdn(hub, tmp_path):
-    import httpx2
-
     from app.services.downloads.remote_gguf import RemoteRangeReader
     from tests.support.gguf_files import write_gguf
 
@@ -373,7 +377,7 @@ def test_remote_header_reads_never_send_the_token_to_the_cdn(hub, tmp_path):
     # No known CDN location yet: the first read goes to the hub (with the token) and is redirected.
     remote = dataclasses.replace(hc.file_metadata("org/gated", "m.gguf"), location=None)
     hub.fail("cdn", 503, times=1)
-    with httpx2.Client(follow_redirects=True) as http:
+    with hc.gate.http_client() as http:
         reader = RemoteRangeReader(hc, http, remote)
         assert reader(0, 4) == b"GGUF"
     assert [r.authorization for r in hub.requests if r.kind == "cdn"] == [None, None]

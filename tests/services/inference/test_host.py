@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from app.core.inference import GREEDY, CancelToken, ChatMessage, GenerationRequest, collect
+from app.core.inference import GREEDY, CancelToken, ChatEngine, ChatMessage, GenerationRequest, collect
 from app.core.load_plan import LoadPlan
 from app.services.inference.host import ModelHost
 from app.services.inference.loading import load_llama_chat
@@ -107,3 +107,14 @@ def test_the_callers_cancel_token_is_not_spent_by_a_finished_stream(host, smollm
 def test_errors_reach_the_caller(host):
     with pytest.raises(RuntimeError, match="no model is loaded"):
         collect(host.stream(hello()))
+
+
+def test_the_host_is_a_chat_engine_reporting_the_loaded_models_capabilities(host, smollm2_gguf, gemma_gguf):
+    with pytest.raises(RuntimeError, match="no model is loaded"):
+        host.capabilities  # noqa: B018
+    host.load("chat", lambda: load_llama_chat(smollm2_gguf, model_id="smol", plan=plan(30)), label="smol").result()
+    assert isinstance(host, ChatEngine)
+    caps = host.capabilities
+    assert (caps.model_id, caps.backend, caps.where, caps.context_length) == ("smol", "llama.cpp", "on-device", 1024)
+    host.load("chat", lambda: load_llama_chat(gemma_gguf, model_id="gemma", plan=plan(18)), label="gemma").result()
+    assert host.capabilities.model_id == "gemma"  # read from what is loaded now, never remembered

