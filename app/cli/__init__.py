@@ -91,6 +91,18 @@ def open_services(args: argparse.Namespace) -> Any:
     return services
 
 
+def _install_language() -> None:
+    """Messages in the `ui_language` setting (or the system's language) from the first one on, even
+    for argument checks made before a command opens its services."""
+    from app.services.i18n_setup import install_language
+    from app.services.settings_store import load_settings
+
+    try:
+        install_language(load_settings().ui_language)
+    except LanternError:  # a broken settings file: the command reports it, in English
+        install_language("en")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from app.core.report import profile_summary
 
@@ -145,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             show_native_alert("Lantern cannot start", f"{refusal.user_message}\n\n{refusal.hint}")
         return EXIT_UNSUPPORTED_CPU
     try:
+        _install_language()
         return handler(args)
     except LanternError as exc:
         if args.debug:

@@ -172,6 +172,8 @@ class AppServices:
         self.paths = self.paths.ensure()
         self._built: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._build_locks: dict[str, threading.Lock] = {}
+        self._generation = 0  # bumped by every settings change that drops services
         self._profile: DeviceProfile | None = None
         self._profile_lock = threading.Lock()
         self.closed = False
@@ -184,17 +186,32 @@ class AppServices:
         return self._settings
 
     def get(self, name: str) -> Any:
-        with self._lock:
-            if name in self._built:
-                return self._built[name]
-            if self.closed:
-                raise RuntimeError("the services are closed")
-            spec = self.specs[name]
-            for need in spec.needs:
-                self.get(need)
-            service = spec.build(self)
-            self._built[name] = service
-            return service
+        """The service `name`, built on first use. Building (loading an embedding model, opening a
+        database) happens outside the container's lock, under a lock of its own, so a slow build
+        never blocks another thread asking for a different service."""
+        while True:
+            with self._lock:
+                if name in self._built:
+                    return self._built[name]
+                if self.closed:
+                    raise RuntimeError("the services are closed")
+                build_lock = self._build_locks.setdefault(name, threading.Lock())
+                generation = self._generation
+            with build_lock:
+                with self._lock:
+                    if name in self._built:
+                        return self._built[name]
+                spec = self.specs[name]
+                for need in spec.needs:
+                    self.get(need)
+                service = spec.build(self)
+                with self._lock:
+                    if not self.closed and generation == self._generation:
+                        self._built[name] = service
+                        return service
+            # Settings changed (or the container closed) while it was built: it may hold stale values.
+            if spec.close is not None:
+                spec.close(service)
 
     def built(self) -> set[str]:
         with self._lock:
@@ -223,6 +240,8 @@ class AppServices:
             if "models_dir" in changed:
                 self.paths = paths_for(new).ensure()
             stale = self.dependents(n for n, spec in self.specs.items() if spec.reads & changed)
+            if stale:
+                self._generation += 1
             dropped = [(n, self._built.pop(n)) for n in list(self._built) if n in stale]
         for name, service in dropped:
             closer = self.specs[name].close

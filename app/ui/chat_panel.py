@@ -7,7 +7,7 @@ ran on this device, and how fast. The panel only displays; `TutorController` dri
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.core.courses import CourseChunk
 from app.core.tutor import passage_label
 from app.services.knowledge.tutor_session import Answer
-from app.ui.i18n import tr
+from app.ui.i18n import Retranslatable, tr
 from app.ui.markdown_html import render_answer
 
 
@@ -55,7 +55,7 @@ class _AutoHeightBrowser(QTextBrowser):
         return QSize(super().sizeHint().width(), int(self.document().size().height()) + 6)
 
 
-class AnswerCard(QFrame):
+class AnswerCard(Retranslatable, QFrame):
     """One question and its answer."""
 
     citation_clicked = Signal(str, str)  # lesson id, section anchor
@@ -109,10 +109,6 @@ class AnswerCard(QFrame):
         layout.addLayout(footer)
         self.retranslate()
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         """The card's own labels; the answer text stays in the language it was written in."""
@@ -188,7 +184,9 @@ class AnswerCard(QFrame):
         self.sources.show()
 
     def _show_badge(self, answer: Answer) -> None:
-        parts = [answer.model_id or tr("local model"), tr("on-device")]
+        # Where it ran comes from the engine that answered (answer.where), never assumed.
+        where = {"on-device": tr("on-device"), "cloud": tr("cloud")}.get(answer.where or "", "")
+        parts = [p for p in (answer.model_id or tr("model"), where) if p]
         stats = answer.stats
         if stats is not None and stats.generation_tokens_per_second:
             parts.append(tr("{rate:.1f} tok/s").format(rate=stats.generation_tokens_per_second))
@@ -217,7 +215,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class ChatPanel(QWidget):
+class ChatPanel(Retranslatable, QWidget):
     """Question box, Ask/Stop, and the answers so far."""
 
     ask_requested = Signal(str)
@@ -271,10 +269,6 @@ class ChatPanel(QWidget):
         layout.addLayout(row)
         self.retranslate()
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         """Every translated text the panel owns (the cards retranslate themselves)."""

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.core.courses import Course
-from app.ui.i18n import tr
+from app.ui.i18n import Retranslatable, tr
 
 ROLE_COURSE = Qt.ItemDataRole.UserRole
 ROLE_LESSON = Qt.ItemDataRole.UserRole + 1
 MARKS = {"done": "✓", "opened": "•"}
 
 
-class CourseSidebar(QTreeWidget):
+class CourseSidebar(Retranslatable, QTreeWidget):
     lesson_selected = Signal(str, str)  # course id, lesson id
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -27,10 +27,6 @@ class CourseSidebar(QTreeWidget):
         self._courses: dict[str, Course] = {}
         self.itemSelectionChanged.connect(self._selected)
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         """The course rows ("… (2/5 done)") and the lesson tooltips are the only translated texts."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
-from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
+from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QTranslator
 
 from app.core import i18n as core_i18n
 from app.services import i18n_setup
@@ -90,3 +90,17 @@ def install_language(app: QCoreApplication, code: str) -> str:
         return core_i18n.SOURCE_LANGUAGE
     _installed = translator
     return wanted
+
+
+class Retranslatable:
+    """Mixin for a widget with translated texts (put it before the Qt class: `class X(Retranslatable,
+    QWidget)`). Qt sends LanguageChange to every widget when `install_language` swaps the translator;
+    the widget's `retranslate()` then sets its texts again, so no window needs a restart."""
+
+    def retranslate(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must say how it retranslates its texts")
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)  # type: ignore[misc]  # the Qt widget class that follows in the MRO

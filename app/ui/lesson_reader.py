@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import PurePosixPath
 
-from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QTextBlock, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,13 +25,13 @@ from PySide6.QtWidgets import (
 
 from app.core.courses import Course, Lesson
 from app.core.markdown_sections import split_sections
-from app.ui.i18n import tr
+from app.ui.i18n import Retranslatable, tr
 from app.ui.markdown_html import render_markdown
 
 HIGHLIGHT_MS = 1500  # how long a section a citation jumped to stays highlighted
 
 
-class LessonReaderView(QWidget):
+class LessonReaderView(Retranslatable, QWidget):
     """Shows one lesson. ``current_course_id``/``current_lesson_id`` are None until a lesson is shown."""
 
     lesson_link = Signal(str, str)  # lesson_id, anchor ("" for the top): a link to another lesson file
@@ -83,10 +83,6 @@ class LessonReaderView(QWidget):
         self._highlight_timer.timeout.connect(lambda: self.browser.setExtraSelections([]))
         self.retranslate()
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         """The empty state, the done button and the lesson's "In this lesson you will:" heading."""

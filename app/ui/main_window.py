@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
@@ -23,7 +23,7 @@ from app.services.knowledge.models import is_embedding_model
 from app.ui.app_context import AppContext
 from app.ui.chat_panel import ChatPanel
 from app.ui.course_sidebar import CourseSidebar
-from app.ui.i18n import tr
+from app.ui.i18n import Retranslatable, tr
 from app.ui.lesson_reader import LessonReaderView
 from app.ui.op import Op
 from app.ui.status_widgets import MemoryLabel, ModelPicker, OfflineToggle, device_summary
@@ -32,7 +32,7 @@ from app.ui.tutor_controller import TutorController
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(Retranslatable, QMainWindow):
     model_ready = Signal(str)      # a chat model finished loading (its id)
     courses_ready = Signal()       # the course list is shown
     shown = Signal()               # the first paint is done (the cold-start benchmark waits for it)
@@ -74,12 +74,6 @@ class MainWindow(QMainWindow):
         self.apply_offline(ctx.settings.offline)
         ctx.on_settings_changed(self._settings_changed)
 
-    def changeEvent(self, event: QEvent) -> None:
-        # Qt sends LanguageChange to every widget when install_language swaps the translator; each
-        # panel retranslates itself, the window its own chrome.
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         """Set every translated text the window owns (called at start and on a language change)."""

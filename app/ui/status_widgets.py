@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import psutil
-from PySide6.QtCore import QEvent, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from app.core.downloads import human_bytes
 from app.core.installed import InstalledModel
 from app.core.profile import GIB, DeviceProfile
-from app.ui.i18n import tr
+from app.ui.i18n import Retranslatable, tr
 
 MEMORY_REFRESH_MS = 2_000
 
@@ -33,7 +33,7 @@ def device_summary(profile: DeviceProfile) -> str:
     return " · ".join(parts)
 
 
-class ModelPicker(QWidget):
+class ModelPicker(Retranslatable, QWidget):
     """The installed chat models; choosing one asks the window to load it (which shows progress here)."""
 
     model_chosen = Signal(str)  # model id
@@ -56,10 +56,6 @@ class ModelPicker(QWidget):
         self.loaded_id: str | None = None
         self.retranslate()
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         self.combo.setToolTip(tr("The model the tutor answers with (installed models)"))
@@ -95,7 +91,7 @@ class ModelPicker(QWidget):
             self.model_chosen.emit(model_id)
 
 
-class OfflineToggle(QToolButton):
+class OfflineToggle(Retranslatable, QToolButton):
     """A clearly visible on/off switch; the window persists the state and disables network actions."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -105,10 +101,8 @@ class OfflineToggle(QToolButton):
         self.toggled.connect(self._restyle)
         self._restyle(False)
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self._restyle(self.isChecked())
-        super().changeEvent(event)
+    def retranslate(self) -> None:
+        self._restyle(self.isChecked())
 
     def _restyle(self, offline: bool) -> None:
         self.setText(tr("● Offline mode: on") if offline else tr("○ Offline mode: off"))
@@ -119,7 +113,7 @@ class OfflineToggle(QToolButton):
                            + (" background: #b45309; color: white; }" if offline else " }"))
 
 
-class MemoryLabel(QLabel):
+class MemoryLabel(Retranslatable, QLabel):
     """This process's resident memory (the loaded models are most of it), refreshed every 2 s."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -131,10 +125,8 @@ class MemoryLabel(QLabel):
         self._timer.start()
         self.refresh()
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.refresh()
-        super().changeEvent(event)
+    def retranslate(self) -> None:
+        self.refresh()
 
     def refresh(self) -> None:
         try:

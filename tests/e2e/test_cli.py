@@ -72,6 +72,17 @@ def test_errors_are_plain_with_a_hint_and_no_traceback(args, message):
     assert message in proc.stderr and "Hint:" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("env", [{"LANTERN_UI_LANGUAGE": "vi"},  # the setting
+                                 {"LANTERN_UI_LANGUAGE": "system", "LANGUAGE": "vi_VN:en", "LC_ALL": "", "LANG": ""}])
+def test_the_cli_speaks_the_settings_language_or_the_systems(lantern_home, env):
+    proc = run("models", "recommend", "--ctx", "10", env_extra=env)
+    assert proc.returncode == 1
+    assert "Lỗi: --ctx 10 nằm ngoài phạm vi cho phép." in proc.stderr
+    assert "Lỗi:" in proc.stderr and "Gợi ý:" in proc.stderr and "out of range" not in proc.stderr
+    english = run("models", "recommend", "--ctx", "10", env_extra={"LANTERN_UI_LANGUAGE": "en"})
+    assert "out of range" in english.stderr and "Hint:" in english.stderr
+
+
 def test_broken_profile_file(tmp_path):
     bad = tmp_path / "p.json"
     bad.write_text('{"schema": "lantern.device-profile", "version": 1, "cpu": {"physical_cores": "two"}}')

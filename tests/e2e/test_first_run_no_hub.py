@@ -65,7 +65,8 @@ def test_fresh_install_to_a_cited_answer_without_the_hub(no_hub, wheels):
 
     answer = json.loads(lantern("ask", "How do I stop a loop early?", "--course", "python-from-zero", "--json",
                                 "--max-tokens", "96").stdout)
-    assert answer["covered"] and answer["answer"].strip() and answer["on_device"]
+    assert answer["covered"] and answer["answer"].strip() and answer["on_device"] is True
+    assert answer["where"] == answer["engine"]["where"] == "on-device"  # from the engine, not a literal
     assert answer["model"].startswith(CHAT)
     assert answer["citations"], answer
     assert any(c["lesson"] == "05-loops" for c in answer["citations"]), answer["citations"]

@@ -121,3 +121,31 @@ def test_closed_services_close_what_was_built_and_refuse_new_work(lantern_home):
     assert host.loaded("chat") is None
     with pytest.raises(RuntimeError, match="closed"):
         services.registry  # noqa: B018
+
+
+def test_a_slow_build_does_not_block_other_services_and_a_stale_one_is_not_kept(lantern_home):
+    import threading
+
+    from app.services.app_services import ServiceSpec
+
+    started, release = threading.Event(), threading.Event()
+    closed: list[str] = []
+
+    def slow(s):
+        threads = s.settings.n_threads  # read first, like a real build
+        started.set()
+        assert release.wait(10)
+        return f"built with {threads} threads"
+
+    specs = {**SERVICES, "slow": ServiceSpec(slow, frozenset({"n_threads"}), frozenset(), closed.append)}
+    with AppServices(LanternSettings(n_threads=1), resolve_paths(), specs=specs) as services:
+        result: list[str] = []
+        worker = threading.Thread(target=lambda: result.append(services.get("slow")))
+        worker.start()
+        assert started.wait(10)
+        assert services.catalog is not None  # another service while "slow" is still building
+        services.apply_settings(services.settings.model_copy(update={"n_threads": 2}))  # mid-build
+        release.set()
+        worker.join(10)
+        # The copy built from the old settings was closed, and a fresh one built from the new.
+        assert closed == ["built with 1 threads"] and result == ["built with 2 threads"]

@@ -34,3 +34,35 @@ def no_leaked_threads():
         t.join(10)  # executors let idle workers go shortly after shutdown
     alive = [t.name for t in ours if t.is_alive()]
     assert not alive, f"test left Lantern threads running: {alive}"
+
+
+@pytest.fixture
+def wizard_factory(qtbot):
+    """Open setup wizards on fresh AppContexts read from disk (as the app does at start); each is closed and
+    its context shut down after the test. `open_(endpoint=..., profile=..., offline=..., start=page id)`."""
+    from app.services.paths import resolve_paths
+    from app.services.settings_store import load_settings
+    from app.ui.app_context import AppContext
+    from app.ui.wizard import SetupWizard
+
+    opened: list[SetupWizard] = []
+
+    def open_(*, endpoint: str, profile=None, offline: bool = False, start: int | None = None) -> SetupWizard:
+        settings = load_settings()
+        if offline:
+            settings = settings.model_copy(update={"offline": True})
+        ctx = AppContext(settings, resolve_paths(), endpoint=endpoint)
+        if profile is not None:
+            ctx.services.use_profile(profile)
+        wizard = SetupWizard(ctx)
+        if start is not None:
+            wizard.setStartId(start)
+        qtbot.addWidget(wizard)
+        opened.append(wizard)
+        wizard.show()
+        return wizard
+
+    yield open_
+    for wizard in opened:
+        wizard.close()
+        wizard.ctx.shutdown()

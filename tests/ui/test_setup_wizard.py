@@ -22,7 +22,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
 from app.core.profile import DeviceProfile
 from app.services.app_state import AppState
 from app.services.downloads.transfer import TransferTuning
-from app.services.paths import resolve_paths
 from app.services.settings_store import load_settings
 from app.ui.app_context import AppContext
 from app.ui.wizard import SetupWizard
@@ -53,27 +52,10 @@ def hub(smollm2_gguf, minilm_gguf, monkeypatch):
 
 
 @pytest.fixture
-def open_wizard(qtbot, hub):
-    """Open a wizard on a fresh AppContext read from disk (as the app does at start); closed and shut down after."""
-    opened: list[SetupWizard] = []
-
+def open_wizard(hub, wizard_factory):
     def open_(*, profile: DeviceProfile | None = None, offline: bool = False) -> SetupWizard:
-        settings = load_settings()
-        if offline:
-            settings = settings.model_copy(update={"offline": True})
-        ctx = AppContext(settings, resolve_paths(), endpoint=hub.endpoint)
-        if profile is not None:
-            ctx.services.use_profile(profile)
-        wizard = SetupWizard(ctx)
-        qtbot.addWidget(wizard)
-        opened.append(wizard)
-        wizard.show()
-        return wizard
-
-    yield open_
-    for wizard in opened:
-        wizard.close()
-        wizard.ctx.shutdown()
+        return wizard_factory(endpoint=hub.endpoint, profile=profile, offline=offline)
+    return open_
 
 
 def click_next(qtbot, wizard: SetupWizard, expect: int) -> None:

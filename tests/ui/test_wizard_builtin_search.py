@@ -34,25 +34,13 @@ def no_pip(monkeypatch):
 
 
 @pytest.fixture
-def open_course_step(qtbot, monkeypatch, no_pip):
+def open_course_step(monkeypatch, no_pip, wizard_factory):
     endpoint = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    opened: list[SetupWizard] = []
 
     def open_(*, offline: bool) -> SetupWizard:
-        settings = load_settings().model_copy(update={"offline": offline})
-        ctx = AppContext(settings, resolve_paths(), endpoint=endpoint)
-        wizard = SetupWizard(ctx)
-        wizard.setStartId(COURSE)
-        qtbot.addWidget(wizard)
-        opened.append(wizard)
-        wizard.show()
-        return wizard
-
-    yield open_
-    for wizard in opened:
-        wizard.close()
-        wizard.ctx.shutdown()
+        return wizard_factory(endpoint=endpoint, offline=offline, start=COURSE)
+    return open_
 
 
 def test_builtin_search_model_with_no_hub_makes_the_course_indexable(qtbot, open_course_step):
