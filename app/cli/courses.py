@@ -208,14 +208,27 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def _ensure_indexed(services: Any, course_id: str, *, quiet: bool) -> None:
-    """Index first when the index is missing or stale, with the same progress bar as `courses index`."""
-    status = services.index_status(services.library.load(course_id))
-    if status.ready:
-        return
-    if not quiet:
-        print(f"The course '{course_id}' is {status.state}; indexing it first.", file=sys.stderr)
-    report = _index_with_progress(services, course_id, quiet=quiet)
-    if not quiet:
+    """Index first when the index is missing or stale (services.ensure_indexed), with the same progress
+    bar as `courses index`; Ctrl-C keeps finished lessons and says so."""
+    from app.core.inference import CancelToken
+
+    bars: list[_IndexBar] = []
+    cancel = CancelToken()
+
+    def before(status: Any) -> None:
+        if not quiet:
+            print(f"The course '{course_id}' is {status.state}; indexing it first.", file=sys.stderr)
+        bars.append(_IndexBar(course_id, quiet=quiet))
+
+    try:
+        report = services.ensure_indexed(course_id, progress=lambda p: bars[0](p), cancel=cancel, before=before)
+    except (KeyboardInterrupt, OperationCancelled) as exc:
+        cancel.cancel()
+        raise _stopped(course_id) from exc
+    finally:
+        for bar in bars:
+            bar.close()
+    if report is not None and not quiet:
         print(_report_line(report), file=sys.stderr)
 
 

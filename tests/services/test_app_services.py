@@ -8,9 +8,10 @@ import pytest
 
 from app.core.errors import OfflineModeEnabled
 from app.core.settings import LanternSettings
-from app.services.app_services import SERVICES, AppServices
+from app.services.app_services import AppServices
 from app.services.paths import resolve_paths
 from app.services.profiles import read_profile
+from app.services.service_registry import SERVICES
 from tests.services.downloads.test_downloads import FAST_RETRY
 from tests.support.gguf_files import write_gguf
 from tests.support.hf_server import FakeHub
@@ -126,7 +127,7 @@ def test_closed_services_close_what_was_built_and_refuse_new_work(lantern_home):
 def test_a_slow_build_does_not_block_other_services_and_a_stale_one_is_not_kept(lantern_home):
     import threading
 
-    from app.services.app_services import ServiceSpec
+    from app.services.service_registry import ServiceSpec
 
     started, release = threading.Event(), threading.Event()
     closed: list[str] = []
