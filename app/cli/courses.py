@@ -51,7 +51,8 @@ def register(sub: Any, *, models_sub: Any) -> None:
                                      "solutions, unless you ask for the answer) and cites them. When the course "
                                      "does not cover the question, it says so instead of guessing.")
     ask.add_argument("question", metavar="QUESTION")
-    ask.add_argument("--course", metavar="ID", help="course to answer from (default: the last course indexed)")
+    ask.add_argument("--course", metavar="ID", help="course to answer from (default: the last course indexed; "
+                                                   "on a fresh install, the built-in course in your language)")
     ask.add_argument("--model", metavar="ID", help="installed chat model (default: the 'chat_model' setting, else "
                                                   "the most recently installed chat model)")
     ask.add_argument("--max-tokens", type=int, default=512, metavar="N", help="longest answer, in tokens (512)")

@@ -2,9 +2,10 @@
 
 Every service is built on first use and kept. Each declares the settings fields it reads and the
 services it is built from (`SERVICES`, app/services/service_registry.py), so `apply_settings`
-rebuilds exactly what a change touches — a new context length gives a new `ModelAcquirer` (and the next fit verdict uses it), while
-the registry, the course library and a running download stay as they are. Nothing pokes fields of a
-built service. Offline mode is read live by the one network gate, so toggling it rebuilds nothing.
+rebuilds exactly what a change touches — a new context length gives a new `ModelAcquirer` (and the
+next fit verdict uses it), while the registry, the course library and a running download stay as
+they are. Nothing pokes fields of a built service. Offline mode is read live by the one network
+gate, so toggling it rebuilds nothing.
 
 The use cases (pull a model, recommend for this machine, import a course, prepare a tutor for a
 question) are single calls here; the CLI prints their results and the GUI runs them on its workers.

@@ -150,3 +150,13 @@ def test_a_slow_build_does_not_block_other_services_and_a_stale_one_is_not_kept(
         worker.join(10)
         # The copy built from the old settings was closed, and a fresh one built from the new.
         assert closed == ["built with 1 threads"] and result == ["built with 2 threads"]
+
+
+def test_with_nothing_indexed_the_default_course_is_the_builtin_one_in_the_learners_language(lantern_home):
+    from app.core import i18n
+
+    with AppServices(LanternSettings(), resolve_paths()) as services:
+        assert services.pick_course(None).id == "python-from-zero"
+        i18n.set_catalog("vi", {})
+        assert services.pick_course(None).id == "python-co-ban"
+        assert services.pick_course("python-from-zero").id == "python-from-zero"  # a named course wins

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.core.errors import LanternError
-from app.core.i18n import _
+from app.core.i18n import _, active_language
 from app.core.inference import CancelToken
 from app.core.retrieval import fusion_weights
 from app.services.knowledge.course_library import ImportResult, InstalledCourse
@@ -51,14 +51,21 @@ def open_searcher(services: AppServices, course_id: str) -> CourseSearcher:
 
 
 def pick_course(services: AppServices, wanted: str | None) -> InstalledCourse:
-    """`wanted`, else the most recently indexed course that is still installed."""
+    """`wanted`; else the most recently indexed course that is still installed; else (a fresh install)
+    the built-in course in the learner's language, falling back to the English one."""
     if wanted:
         course: InstalledCourse = services.library.get(wanted)
         return course
     indexed = [(p.stat().st_mtime, p.parent.name) for p in services.paths.index_dir.glob("*/chunks.sqlite3")]
-    known = {c.id: c for c in services.library.list()}
+    installed = services.library.list()
+    known = {c.id: c for c in installed}
     for _mtime, course_id in sorted(indexed, reverse=True):
         if course_id in known:
             return known[course_id]
+    builtin = [c for c in installed if c.builtin]
+    for language in (active_language(), "en"):
+        found = next((c for c in builtin if c.language == language), None)
+        if found is not None:
+            return found
     raise LanternError(_("Which course? None has been indexed yet."),
                        hint=_("Pass --course ID (see `lantern courses list`)."))
