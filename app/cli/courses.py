@@ -296,6 +296,8 @@ def answer_json(question: str, course_id: str, answer: Any, *, engine: Any) -> d
             "time_to_first_token_s": stats.time_to_first_token_s,
             "tokens_per_second": stats.generation_tokens_per_second},
         "notes": list(answer.notes),
+        "quality": None if answer.quality is None else {
+            "ok": answer.quality.ok, "problems": list(answer.quality.codes)},
     }
 
 

@@ -139,6 +139,10 @@ class CourseInvalid(ValueError, LanternError):
     """A course pack or folder that cannot be read: bad manifest, lesson, archive or file."""
 
 
+class EvalSetInvalid(ValueError, LanternError):
+    """The tutoring eval set (resources/eval/*.jsonl) has a line that is not a valid query."""
+
+
 class CourseNotFound(KeyError, LanternError):
     """No installed course has the given id."""
 

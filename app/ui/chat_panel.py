@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.answer_check import check_answer
 from app.core.courses import CourseChunk
 from app.core.tutor import passage_label
 from app.services.knowledge.tutor_session import Answer
@@ -97,6 +98,19 @@ class AnswerCard(Retranslatable, QFrame):
         for button in (self.copy_button, self.regenerate_button):
             button.setEnabled(False)
             button.setFlat(True)
+        # A gentle notice under an answer that fails the quality check (app.core.answer_check).
+        self.quality_notice = QFrame()
+        self.quality_notice.setObjectName("answerQualityNotice")
+        self.quality_label = QLabel("")
+        self.quality_label.setWordWrap(True)
+        self.quality_label.setStyleSheet("color: palette(mid);")
+        self.try_again_button = QPushButton()
+        self.try_again_button.clicked.connect(self.regenerate_clicked)
+        notice_row = QHBoxLayout(self.quality_notice)
+        notice_row.setContentsMargins(0, 0, 0, 0)
+        notice_row.addWidget(self.quality_label, 1)
+        notice_row.addWidget(self.try_again_button)
+        self.quality_notice.hide()
 
         footer = QHBoxLayout()
         footer.addWidget(self.badge, 1)
@@ -106,6 +120,7 @@ class AnswerCard(Retranslatable, QFrame):
         layout.addWidget(self.question_label)
         layout.addWidget(self.body)
         layout.addWidget(self.sources)
+        layout.addWidget(self.quality_notice)
         layout.addLayout(footer)
         self.retranslate()
 
@@ -117,9 +132,12 @@ class AnswerCard(Retranslatable, QFrame):
         self.copy_button.setToolTip(tr("Copy the answer as Markdown"))
         self.regenerate_button.setText(tr("Regenerate"))
         self.regenerate_button.setToolTip(tr("Ask the same question again"))
+        self.try_again_button.setText(tr("Try again"))
+        self.try_again_button.setToolTip(tr("Ask the same question again"))
         if self.answer is not None:
             self._show_sources(self.answer)
             self._show_badge(self.answer)
+            self._show_quality(self.answer, retranslate=True)
         elif self._ended == "stopped":
             self.badge.setText(tr("Stopped"))
         elif self._ended == "failed":
@@ -153,6 +171,7 @@ class AnswerCard(Retranslatable, QFrame):
         self.refresh()
         self._show_sources(answer)
         self._show_badge(answer)
+        self._show_quality(answer)
         self.copy_button.setEnabled(bool(self.text))
         self.regenerate_button.setEnabled(answer.covered)
 
@@ -195,6 +214,22 @@ class AnswerCard(Retranslatable, QFrame):
         if not answer.covered:
             parts = [tr("not in this course")]
         self.badge.setText(" · ".join(parts))
+
+    def _show_quality(self, answer: Answer, *, retranslate: bool = False) -> None:
+        """The notice under a covered answer that fails the check; never for a stopped one (a cancel is
+        the learner's choice, not a failure)."""
+        verdict = answer.quality
+        if not answer.covered or verdict is None or verdict.ok or answer.finish_reason == "cancelled":
+            self.quality_notice.hide()
+            return
+        if retranslate:  # the reasons were translated when the answer finished: judge again in the new language
+            again = check_answer(answer.text, question=self.question, passages=[c.text for c in answer.passages],
+                                 covered=answer.covered, finish_reason=answer.finish_reason)
+            verdict = again if again.problems else verdict  # the same inputs give the same problems
+        reason = verdict.problems[0].reason
+        self.quality_label.setText(tr("This answer looks incomplete: {reason}.").format(reason=reason))
+        self.quality_label.setToolTip("\n".join(p.reason for p in verdict.problems))
+        self.quality_notice.show()
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() != "cite":

@@ -49,12 +49,16 @@ def test_import_index_and_ask_gives_a_cited_answer(tmp_path, lantern_home, insta
         assert citation["lesson"] == "05-loops" and citation["section"] in anchors
         assert citation["ref"] == f"05-loops#{citation['section']}"
     assert any(c["section"] == "stopping-a-loop-early-break" for c in answer["passages"])
+    # The answer-quality check ran on the real answer (its verdict is not asserted: a 135M model's varies).
+    assert answer["quality"]["ok"] == (not answer["quality"]["problems"])
+    assert ("cut_off" in answer["quality"]["problems"]) == (answer["finish_reason"] in ("length", "context_full"))
 
     # Off-topic: an honest "not covered" reply, no model call, no citations.
     assert main(["ask", "What is the capital of France?", "--course", "loops", "--json"]) == 0
     off = json.loads(capsys.readouterr().out)
     assert not off["covered"] and "doesn't cover" in off["answer"] and not off["citations"]
     assert off["where"] is None and off["on_device"] is None  # no model was asked
+    assert off["quality"] is None
 
 
 def test_refused_pack_leaves_nothing_behind(tmp_path, capsys):

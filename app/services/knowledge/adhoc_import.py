@@ -1,8 +1,11 @@
 """Turn a plain folder of notes (Markdown, HTML, text, PDF) into a course folder.
 
 A learner's own material rarely comes as a course pack; this makes one so the same index, search
-and citations work on it. Every file becomes one lesson in natural order ("2 x" before "10 x"); a
-file that cannot be read is skipped with a reason instead of failing the whole import.
+and citations work on it. Every file becomes one lesson; a file that cannot be read is skipped with a
+reason instead of failing the whole import. Web pages keep only their main content
+(html_content.py); the order is the site's table of contents, else the numbers in the titles, else
+natural file order ("2 x" before "10 x"); running headers and footers repeated across the pages are
+dropped (site_cleanup.py).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import tomli_w
@@ -21,6 +23,17 @@ from app.core.courses import COURSE_MANIFEST, CourseManifest
 from app.core.errors import CourseInvalid, LanternError
 from app.core.i18n import N_, _
 from app.services.knowledge.course_files import undo_fill
+from app.services.knowledge.html_content import HtmlPage, decode_html, extract_page
+from app.services.knowledge.site_cleanup import (
+    by_title_numbers,
+    common_title_suffix,
+    drop_edge_lines,
+    index_page,
+    repeated_edge_lines,
+    resolve_link,
+    strip_title_suffix,
+    toc_order,
+)
 
 MiB = 1024 * 1024
 MAX_SOURCE_FILE_BYTES = 50 * MiB  # a bigger "note" is a book scan or a dump: slow to convert, poor to search
@@ -41,6 +54,15 @@ class AdhocResult:
 
 class _Skip(Exception):
     """A file that cannot become a lesson; the import goes on without it."""
+
+
+@dataclass(frozen=True)
+class _Lesson:
+    rel: str  # the source file, relative to the folder
+    kind: str  # "markdown", "html", "text" or "pdf"
+    title: str
+    body: str  # Markdown
+    page: HtmlPage | None = None  # what the web page held, for the decisions made over all pages
 
 
 def build_adhoc_course(source: Path, dest: Path, *, course_id: str | None = None, title: str | None = None,
@@ -67,17 +89,16 @@ def build_adhoc_course(source: Path, dest: Path, *, course_id: str | None = None
 
 
 def _build(source: Path, dest: Path, *, name: str, course_id: str, title: str, language: str) -> AdhocResult:
-    files = _source_files(source)
-    converted: list[tuple[str, str, str]] = []  # (relative source path, title, markdown body)
+    converted: list[_Lesson] = []
     skipped: list[tuple[str, str]] = []
-    for path in files:
+    for path in _source_files(source):
         rel = path.relative_to(source).as_posix()
         try:
-            lesson_title, body = _convert(path)
+            converted.append(_convert(path, rel))
         except _Skip as exc:
             skipped.append((rel, str(exc)))
-            continue
-        converted.append((rel, lesson_title, body))
+    pages = {lesson.rel: lesson.page for lesson in converted if lesson.page is not None}
+    converted = _ordered(_without_running_lines(_tidy_html(converted, skipped)), pages)
     if not converted:
         raise CourseInvalid(_("No lessons found in '{source}': no file there could be imported.").format(
                               source=source),
@@ -87,16 +108,35 @@ def _build(source: Path, dest: Path, *, name: str, course_id: str, title: str, l
     lessons_dir = dest / "lessons"
     lessons_dir.mkdir(parents=True, exist_ok=True)
     lessons: list[str] = []
-    for number, (rel, lesson_title, body) in enumerate(converted, start=1):
-        stem = f"{number:0{width}d}-{slug_for_id(Path(rel).stem, fallback='lesson')[:48].strip('-.')}"
-        front = yaml.safe_dump({"title": lesson_title, "source": rel}, allow_unicode=True, sort_keys=False)
-        (lessons_dir / f"{stem}.md").write_text(f"---\n{front}---\n{body.rstrip()}\n", encoding="utf-8")
+    for number, lesson in enumerate(converted, start=1):
+        stem = f"{number:0{width}d}-{slug_for_id(_stem_name(lesson.rel), fallback='lesson')[:48].strip('-.')}"
+        front = yaml.safe_dump({"title": lesson.title, "source": lesson.rel}, allow_unicode=True, sort_keys=False)
+        (lessons_dir / f"{stem}.md").write_text(f"---\n{front}---\n{lesson.body.rstrip()}\n", encoding="utf-8")
         lessons.append(f"lessons/{stem}.md")
     text = tomli_w.dumps({"format": 1, "id": course_id, "title": title, "version": "1.0.0", "language": language,
                           "description": f"Imported from {name}", "lessons": lessons})
     manifest = parse_manifest(text, source=COURSE_MANIFEST)  # the same rules as any other course
     (dest / COURSE_MANIFEST).write_text(text, encoding="utf-8")
     return AdhocResult(manifest=manifest, lessons=tuple(lessons), skipped=tuple(skipped))
+
+
+def _stem_name(rel: str) -> str:
+    """The name a lesson id is made from: "setup" for "setup/index.html" (MkDocs' folder-per-page URLs)."""
+    path = Path(rel)
+    return path.parent.name if path.stem.lower() == "index" and path.parent.name else path.stem
+
+
+def _fallback_title(rel: str) -> str:
+    return _stem_name(rel).replace("_", " ").strip() or Path(rel).name
+
+
+def _without_running_lines(lessons: list[_Lesson]) -> list[_Lesson]:
+    """Markdown files lose the lines most of them repeat at their top or bottom (a header, a footer)."""
+    repeated = repeated_edge_lines([lesson.body for lesson in lessons if lesson.kind == "markdown"])
+    if not repeated:
+        return lessons
+    return [_Lesson(lesson.rel, lesson.kind, lesson.title, drop_edge_lines(lesson.body, repeated), lesson.page)
+            if lesson.kind == "markdown" else lesson for lesson in lessons]
 
 
 def _source_files(source: Path) -> list[Path]:
@@ -115,8 +155,8 @@ def _natural_key(rel: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part.casefold()) for part in re.split(r"(\d+)", rel) if part]
 
 
-def _convert(path: Path) -> tuple[str, str]:
-    """(title, Markdown body) for one file, or _Skip saying why it cannot be a lesson."""
+def _convert(path: Path, rel: str) -> _Lesson:
+    """One file as a lesson, or _Skip saying why it cannot be one."""
     suffix = path.suffix.lower()
     if suffix not in MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".txt", ".pdf"}:
         raise _Skip(_("not a supported file type ({suffix})").format(suffix=suffix or _("no extension")))
@@ -126,19 +166,19 @@ def _convert(path: Path) -> tuple[str, str]:
             raise _Skip(_("larger than {max_source_file_bytes} MiB").format(
                           max_source_file_bytes=MAX_SOURCE_FILE_BYTES // MiB))
         if suffix == ".pdf":
-            return _pdf(path)
+            return _Lesson(rel, "pdf", *_pdf(path))
         data = path.read_bytes()
     except OSError as exc:
         raise _Skip(_("could not be read ({reason})").format(reason=exc.strerror or exc)) from exc
-    fallback = path.stem.replace("_", " ").strip() or path.name
+    fallback = _fallback_title(rel)
     if suffix in HTML_SUFFIXES:
-        return _html(data, fallback)
+        return _html(data, fallback, rel)
     text = _utf8(data).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise _Skip(_("the file is empty"))
     if suffix in MARKDOWN_SUFFIXES:
-        return _markdown(text, fallback, path.name)
-    return _text(text, fallback)
+        return _Lesson(rel, "markdown", *_markdown(text, fallback, path.name))
+    return _Lesson(rel, "text", *_text(text, fallback))
 
 
 def _utf8(data: bytes) -> str:
@@ -200,6 +240,8 @@ def _pdf(path: Path) -> tuple[str, str]:
     if not any(text.strip() for text in pages):
         raise _Skip(_("the PDF has no text to extract (a scanned document?)"))
     title = meta_title.strip() if isinstance(meta_title, str) and meta_title.strip() else path.stem
+    running = repeated_edge_lines(pages)  # a running header, "Page 3 of 12", a footer
+    pages = [drop_edge_lines(text, running) for text in pages]
     parts = [f"# {_escape_line(title)}"]
     for number, text in enumerate(pages, start=1):
         if text.strip():
@@ -209,167 +251,60 @@ def _pdf(path: Path) -> tuple[str, str]:
 
 # -- HTML -------------------------------------------------------------------------------------------
 
-_BREAK = "\x00"  # the end of a list: the next list starts a new one
-_DROPPED = frozenset({"script", "style", "nav", "noscript", "template", "svg"})
-_BLOCKS = frozenset({"p", "div", "section", "article", "main", "header", "footer", "aside", "table", "tr",
-                     "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "hr", "form"})
+
+def _html(data: bytes, fallback: str, rel: str) -> _Lesson:
+    text = decode_html(data)
+    if text is None:
+        raise _Skip(_("its text encoding cannot be read; save it as UTF-8"))
+    page = extract_page(text)
+    return _Lesson(rel, "html", page.title or page.h1 or fallback, page.markdown, page)
 
 
-class _HtmlToMarkdown(HTMLParser):
-    """Headings, paragraphs, lists and code: the structure sections and chunks are built from."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[str] = []
-        self.line: list[str] = []
-        self.title = ""
-        self.h1 = ""
-        self._dropped = 0  # depth inside script/style/nav
-        self._in_title = False
-        self._pre: list[str] | None = None
-        self._heading = 0
-        self._lists: list[str] = []  # "ul"/"ol" nesting
-        self._counters: list[int] = []
-        self._quote = 0
-        self._indent = ""  # of the current nested list item
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        if tag in _DROPPED:
-            self._dropped += 1
-            return
-        if self._dropped:
-            return
-        if self._pre is not None:
-            return
-        if tag == "pre":
-            self._flush()
-            self._pre = []
-        elif tag == "code":
-            self.line.append("`")
-        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            self._flush()
-            self._heading = int(tag[1])
-        elif tag in ("ul", "ol"):
-            self._flush()
-            self._lists.append(tag)
-            self._counters.append(0)
-        elif tag == "li":
-            self._flush()
-            if self._counters:
-                self._counters[-1] += 1
-            ordered = bool(self._lists) and self._lists[-1] == "ol"
-            marker = f"{self._counters[-1]}." if ordered else "-"
-            self.line.append(marker + " ")
-            self._indent = "  " * max(len(self._lists) - 1, 0)
-        elif tag == "blockquote":
-            self._flush()
-            self._quote += 1
-        elif tag == "br":
-            self._flush(keep_list=True)
-        elif tag in ("td", "th"):
-            self.line.append(" | ")
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in _DROPPED:
-            self._dropped = max(self._dropped - 1, 0)
-            return
-        if self._dropped:
-            return
-        if tag == "pre" and self._pre is not None:
-            code = "".join(self._pre).strip("\n")
-            fence = "````" if "```" in code else "```"
-            self.blocks.append(f"{fence}\n{code}\n{fence}")
-            self._pre = None
-        elif self._pre is not None:
-            return
-        elif tag == "code":
-            self.line.append("`")
-        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            text = _squash("".join(self.line))
-            self.line = []
-            if text:
-                self.blocks.append(f"{'#' * (self._heading or int(tag[1]))} {text}")
-                if self._heading == 1 and not self.h1:
-                    self.h1 = text
-            self._heading = 0
-        elif tag in ("ul", "ol"):
-            self._flush()
-            if self._lists:
-                self._lists.pop()
-                self._counters.pop()
-            self.blocks.append(_BREAK)
-        elif tag == "blockquote":
-            self._flush()
-            self._quote = max(self._quote - 1, 0)
-        elif tag in _BLOCKS or tag == "li":
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-            return
-        if self._dropped:
-            return
-        if self._pre is not None:
-            self._pre.append(data)
-        else:
-            self.line.append(data)
-
-    def _flush(self, *, keep_list: bool = False) -> None:
-        text = _squash("".join(self.line))
-        self.line = []
-        indent, self._indent = self._indent, ""
-        if not text or text in ("-", "|"):
-            return
-        if re.match(r"^(-|\d+\.) ", text):
-            text = indent + text
-        elif not self._heading:
-            text = _escape_line(text)
-        if self._quote:
-            text = "> " * self._quote + text
-        self.blocks.append(text)
-
-    def markdown(self) -> str:
-        self._flush()
-        out: list[str] = []
-        after_break = False
-        for block in self.blocks:
-            if block == _BREAK:
-                after_break = True
-                continue
-            is_item = bool(re.match(r"^(> )*\s*(-|\d+\.) ", block))
-            same_list = is_item and not after_break and out and re.match(r"^\n*(> )*\s*(-|\d+\.) ", out[-1])
-            out.append(("\n" if same_list else "\n\n") + block if out else block)
-            after_break = False
-        return "".join(out)
+def _tidy_html(lessons: list[_Lesson], skipped: list[tuple[str, str]]) -> list[_Lesson]:
+    """Generated pages out, the site name out of the titles, a heading for a page without one."""
+    pages = {lesson.rel: lesson.page for lesson in lessons if lesson.page is not None}
+    known = frozenset(pages)
+    generated = {target for rel, page in pages.items() for href in page.generated_links
+                 if (target := resolve_link(rel, href, known)) is not None}
+    # Sphinx copies each page's source next to it (_sources/x.rst.txt): the same lesson twice.
+    sources = {lesson.rel for lesson in lessons
+               if lesson.page is None and (page_of := _sphinx_source_page(lesson.rel)) and page_of in known}
+    suffix = common_title_suffix([page.title for page in pages.values()])
+    kept: list[_Lesson] = []
+    for lesson in lessons:
+        page = lesson.page
+        if page is None:
+            if lesson.rel in sources:
+                skipped.append((lesson.rel, _("the source of a web page in the folder, imported as that page")))
+            else:
+                kept.append(lesson)
+            continue
+        if lesson.rel in generated or page.noindex or Path(lesson.rel).stem == "404":
+            skipped.append((lesson.rel, _("a page the site generates (search, index or error page), not content")))
+            continue
+        if not lesson.body.strip():
+            skipped.append((lesson.rel, _("the page has no text")))
+            continue
+        title = strip_title_suffix(page.title, suffix) or page.h1 or _fallback_title(lesson.rel)
+        body = lesson.body
+        if first_h1(body) is None:
+            body = f"# {_escape_line(title)}\n\n{body}"
+        kept.append(_Lesson(lesson.rel, lesson.kind, title, body, page))
+    return kept
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[ \t\r\n\f]+", " ", text).strip()
+def _sphinx_source_page(rel: str) -> str | None:
+    """"usage.html" for "_sources/usage.rst.txt" (Sphinx's copy of a page's source, linked or not)."""
+    found = re.match(r"^((?:.*/)?)_sources/(.+?)(?:\.[^./]+)?\.txt$", rel)
+    return f"{found.group(1)}{found.group(2)}.html" if found else None
 
 
-def _html(data: bytes, fallback: str) -> tuple[str, str]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        declared = re.search(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", data[:4096], re.IGNORECASE)
-        try:
-            text = data.decode(declared.group(1).decode("ascii")) if declared else _utf8(data)
-        except (LookupError, UnicodeDecodeError) as exc:
-            raise _Skip(_("its text encoding cannot be read; save it as UTF-8")) from exc
-    parser = _HtmlToMarkdown()
-    parser.feed(text)
-    parser.close()
-    body = parser.markdown().strip()
-    if not body:
-        raise _Skip(_("the page has no text"))
-    title = _squash(parser.title) or parser.h1 or fallback
-    if first_h1(body) is None:
-        body = f"# {_escape_line(title)}\n\n{body}"
-    return title, body
+def _ordered(lessons: list[_Lesson], pages: dict[str, HtmlPage]) -> list[_Lesson]:
+    """The site's table of contents when it has one, else the numbers in the titles, else file names."""
+    index = index_page(list(pages))
+    toc = toc_order(index, pages[index].main_links, pages[index].page_links, list(pages)) if index else None
+    if toc is not None:
+        rank = {rel: number for number, rel in enumerate(toc)}
+        position = {lesson.rel: number for number, lesson in enumerate(lessons)}
+        return sorted(lessons, key=lambda lesson: rank.get(lesson.rel, len(rank) + position[lesson.rel]))
+    return by_title_numbers(lessons, lambda lesson: lesson.title)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from app.core.answer_check import AnswerVerdict, check_answer
 from app.core.context_policy import Turn, fit_to_window
 from app.core.courses import CourseChunk
 from app.core.inference import (
@@ -59,6 +60,9 @@ class Answer:
     where: Where | None = None
     backend: str | None = None
     notes: tuple[str, ...] = ()
+    # The answer-quality check (app.core.answer_check) on a model's answer; None for the "not covered"
+    # reply, which no model wrote.
+    quality: AnswerVerdict | None = None
 
     @property
     def on_device(self) -> bool | None:
@@ -124,6 +128,8 @@ class TutorSession:
         finish: FinishReason = final.finish_reason if final is not None and final.finish_reason else "stop"
         if finish != "cancelled":
             self.history.append(Turn(question, text))
+        quality = check_answer(text, question=question, passages=[c.text for c in given], covered=True,
+                               finish_reason=finish)
         yield Answer(text, covered=True, citations=valid, passages=given, invalid_markers=invalid,
                      finish_reason=finish, stats=final.stats if final else None, model_id=caps.model_id,
-                     where=caps.where, backend=caps.backend, notes=trim.notes)
+                     where=caps.where, backend=caps.backend, notes=trim.notes, quality=quality)

@@ -203,7 +203,7 @@ def test_adhoc_import(tmp_path: Path, library: CourseLibrary) -> None:
     by_title = {lesson.title: lesson for lesson in course.lessons}
     assert by_title["The basics"].prerequisites == ()  # ids changed, so foreign prerequisites are dropped
     html = by_title["Web page"].body
-    assert "# Dictionaries" in html and "A dict maps keys." in html and "- keys\n- values" in html
+    assert "# Dictionaries" in html and "A **dict** maps keys." in html and "- keys\n- values" in html
     assert "```\nd = {}\nd['a'] = 1\n```" in html and "alert" not in html and "Home | About" not in html
     text = by_title["Reading files"].body
     assert text.startswith("# Reading files") and "\\# not a heading" in text

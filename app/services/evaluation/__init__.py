@@ -1,0 +1,1 @@
+"""Evaluation runners and their inputs: loading the shipped tutoring eval set."""
