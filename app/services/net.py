@@ -30,6 +30,7 @@ the same transport rules once `httpx` is installed.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ipaddress
 import logging
@@ -256,11 +257,10 @@ def _hf_client() -> httpx2.Client:
     """The client huggingface_hub shares process-wide: its own request hook (request ids, HF_HUB_OFFLINE)
     kept, our transport under it. Its calls pass their own timeouts."""
     hooks: list[Any] = []
-    try:
+    # A later huggingface_hub may move the hook; it is a nicety, the gate is not.
+    with contextlib.suppress(ImportError):
         from huggingface_hub.utils._http import hf_request_event_hook
         hooks.append(hf_request_event_hook)
-    except ImportError:  # a later huggingface_hub moved it; the hook is a nicety, the gate is not
-        pass
     client: httpx2.Client = _build_client(httpx2, _bound_hf_gate, timeout=None, follow_redirects=True,
                                           event_hooks={"request": hooks})
     return client

@@ -10,7 +10,7 @@ LanternError message built in a service and a button label always speak the same
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from PySide6.QtCore import QCoreApplication, QEvent, QLocale, QTranslator
 
@@ -97,8 +97,7 @@ class Retranslatable:
     QWidget)`). Qt sends LanguageChange to every widget when `install_language` swaps the translator;
     the widget's `retranslate()` then sets its texts again, so no window needs a restart."""
 
-    def retranslate(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must say how it retranslates its texts")
+    retranslate: Callable[[], None]  # each widget's own: sets its translated texts again
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:

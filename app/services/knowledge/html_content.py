@@ -15,6 +15,7 @@ by the caller over all pages (app/services/knowledge/site_cleanup.py).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,10 +67,8 @@ class HtmlPage:
 
 def decode_html(data: bytes) -> str | None:
     """The page's text: UTF-8, else its declared <meta charset>; None when neither decodes it."""
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
     declared = re.search(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", data[:4096], re.IGNORECASE)
     if declared is None:
         return None

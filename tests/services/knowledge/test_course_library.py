@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from pypdf import PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from app.core.errors import CourseInvalid, CourseNotFound
 from app.services.knowledge.adhoc_import import build_adhoc_course
@@ -22,27 +20,7 @@ from tests.services.knowledge.test_course_files import (
     tree,
     write_tree,
 )
-
-
-def make_pdf(path: Path, pages: list[str], *, title: str | None = None, password: str | None = None) -> Path:
-    """A real PDF with a Helvetica text object per page, as a word processor would write it."""
-    writer = PdfWriter()
-    for text in pages:
-        page = writer.add_blank_page(width=612, height=792)
-        font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                                 NameObject("/BaseFont"): NameObject("/Helvetica")})
-        page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})})
-        content = DecodedStreamObject()
-        content.set_data(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode())
-        page[NameObject("/Contents")] = writer._add_object(content)
-    if title:
-        writer.add_metadata({"/Title": title})
-    if password:
-        writer.encrypt(user_password=password, algorithm="RC4-128")
-    with path.open("wb") as f:
-        writer.write(f)
-    return path
+from tests.support.pdf_files import write_pdf
 
 
 @pytest.fixture
@@ -187,8 +165,8 @@ def notes_folder(root: Path) -> Path:
         ".git/HEAD.md": b"# Git\n",
         "sub/3-deeper.markdown": b"# Deeper\n\ntext\n",
     })
-    make_pdf(root / "slides.pdf", ["Loops repeat code", "Break stops a loop"], title="Loop slides")
-    make_pdf(root / "locked.pdf", ["secret"], password="pw")
+    write_pdf(root / "slides.pdf", ["Loops repeat code", "Break stops a loop"], title="Loop slides")
+    write_pdf(root / "locked.pdf", ["secret"], password="pw")
     return root
 
 

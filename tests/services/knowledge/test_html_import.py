@@ -9,8 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pypdf import PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from app.core.chunking import chunk_lesson
 from app.core.courses import Course, CourseChunk
@@ -25,6 +23,7 @@ from app.services.knowledge.site_cleanup import (
     title_number,
 )
 from tests.services.knowledge.test_course_files import write_tree
+from tests.support.pdf_files import write_pdf
 
 SITES = Path(__file__).resolve().parents[2] / "fixtures" / "html_sites"
 # Text of the sites' chrome: navigation bars, sidebars, search boxes, footers, prev/next links.
@@ -208,30 +207,11 @@ def test_two_markdown_files_are_too_few_to_call_a_line_a_header(tmp_path: Path) 
     assert all(lesson.body.startswith("Draft") for lesson in course.lessons)
 
 
-def make_pdf_lines(path: Path, pages: list[list[str]], *, title: str) -> Path:
-    """A real PDF whose pages have several text lines, top to bottom (header, body, footer)."""
-    writer = PdfWriter()
-    for lines in pages:
-        page = writer.add_blank_page(width=612, height=792)
-        font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                                 NameObject("/BaseFont"): NameObject("/Helvetica")})
-        page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})})
-        content = DecodedStreamObject()
-        moves = " ".join(f"0 -40 Td ({line}) Tj" for line in lines)
-        content.set_data(f"BT /F1 12 Tf 72 760 Td {moves} ET".encode())
-        page[NameObject("/Contents")] = writer._add_object(content)
-    writer.add_metadata({"/Title": title})
-    with path.open("wb") as f:
-        writer.write(f)
-    return path
-
-
 def test_pdf_running_header_and_footer_are_dropped(tmp_path: Path) -> None:
     source = tmp_path / "pdfs"
     source.mkdir()
     body = ["Loops repeat code.", "Break stops a loop.", "Files are read with open()."]
-    make_pdf_lines(source / "handbook.pdf", [["Lantern Handbook", text, f"Page {n} of 3"]
+    write_pdf(source / "handbook.pdf", [["Lantern Handbook", text, f"Page {n} of 3"]
                                              for n, text in enumerate(body, start=1)], title="Handbook")
     course, _ = imported(source, tmp_path / "out")
     text = course.lessons[0].body
