@@ -1,4 +1,4 @@
-"""`lantern courses list|import|index|rm`, `lantern ask` and `lantern eval retrieval`."""
+"""`lantern courses list|import|index|rm`, `lantern ask` and `lantern eval retrieval` (`eval tutor`: eval_tutor.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import add_profile_arg, open_services
+from app.cli.eval_tutor import HANDLERS as EVAL_TUTOR_HANDLERS
+from app.cli.eval_tutor import add_tutor_parser
 from app.core.errors import LanternError, OperationCancelled
 from app.core.i18n import _
 
@@ -69,6 +71,7 @@ def register(sub: Any, *, models_sub: Any) -> None:
     ret.add_argument("--course", metavar="ID", default=DEFAULT_EVAL_COURSE,
                      help=f"course with labelled questions (default: {DEFAULT_EVAL_COURSE})")
     ret.add_argument("--json", action="store_true", help="print the scores as JSON")
+    add_tutor_parser(esub)
 
 
 def _services(args: argparse.Namespace) -> Any:
@@ -363,4 +366,4 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"courses list": cmd_list, "courses import": cmd_import, "courses index": cmd_index,
-            "courses rm": cmd_rm, "ask": cmd_ask, "eval retrieval": cmd_eval_retrieval}
+            "courses rm": cmd_rm, "ask": cmd_ask, "eval retrieval": cmd_eval_retrieval, **EVAL_TUTOR_HANDLERS}

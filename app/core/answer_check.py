@@ -63,6 +63,11 @@ def _prose(text: str, *, inline_code: bool = True) -> str:
     return text if inline_code else _INLINE_CODE.sub(" ", text)
 
 
+def prose(text: str) -> str:
+    """The answer without its code blocks (what the prose rules and the eval metrics read)."""
+    return _prose(text)
+
+
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
@@ -185,6 +190,11 @@ _REFUSAL_MAX_WORDS = 80
 
 def _refuses(answer: str) -> bool:
     return len(_words(answer)) < _REFUSAL_MAX_WORDS and bool(_REFUSAL.search(answer[:_REFUSAL_HEAD]))
+
+
+def looks_like_refusal(answer: str) -> bool:
+    """The answer says the course does not cover the question (or that the model does not know)."""
+    return _refuses(answer)
 
 
 # A language verdict needs some text: an 8-word answer can be one English term and a citation.

@@ -96,12 +96,17 @@ class GenerationRequest:
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     output: OutputFormat = TEXT
+    # End-of-text is not allowed before this many tokens: a 0.5B model otherwise ends its answer right
+    # after "[1]" (issue 16). Stop sequences still end the answer.
+    min_tokens: int = 0
 
     def __post_init__(self) -> None:
         if not self.messages:
             raise ValueError("a GenerationRequest needs at least one message")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ValueError(f"min_tokens must be in [0, max_tokens], got {self.min_tokens}")
         if any(not s for s in self.stop):
             raise ValueError("stop sequences must not be empty strings")
 

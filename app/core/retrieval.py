@@ -112,14 +112,18 @@ class RetrievalQuery:
     question: str
     conversation: str | None = None  # previous user question(s) + this one
     follow_up: bool = False
+    # The learner's own words when `question` is their question translated into the course's language
+    # (app.core.query_translation): still searched, at a lower weight, for the names and code they typed.
+    original: str | None = None
 
     def weighted(self) -> list[tuple[str, float]]:
         """(query text, RRF weight) pairs to search for."""
+        extra = [(self.original, 0.5)] if self.original else []
         if self.conversation is None:
-            return [(self.question, 1.0)]
+            return [(self.question, 1.0), *extra]
         if self.follow_up:
-            return [(self.conversation, 1.0), (self.question, 0.5)]
-        return [(self.question, 1.0), (self.conversation, 0.3)]
+            return [(self.conversation, 1.0), (self.question, 0.5), *extra]
+        return [(self.question, 1.0), (self.conversation, 0.3), *extra]
 
 
 def retrieval_query(question: str, previous_questions: Sequence[str] = (), *, max_previous: int = 2) -> RetrievalQuery:

@@ -34,6 +34,7 @@ from app.core.installed import InstalledModel
 from app.core.profile import DeviceProfile
 from app.core.recommend import Recommendation
 from app.core.settings import Intent, LanternSettings
+from app.core.tutor import DEFAULT_RECIPE, PromptRecipe
 from app.services.downloads.transfer import TransferTuning
 from app.services.knowledge.course_library import ImportResult, InstalledCourse
 from app.services.knowledge.index_status import IndexStatus
@@ -326,11 +327,13 @@ class AppServices:
         return pick_course(self, wanted)
 
     def tutor(self, course_id: str, *, engine: ChatEngine, answer_tokens: int = 512,
-              searcher: Any = None) -> TutorSession:
-        """A tutoring session over an indexed course, answering with `engine` (a loaded model, the host, …)."""
+              searcher: Any = None, recipe: PromptRecipe | None = None) -> TutorSession:
+        """A tutoring session over an indexed course, answering with `engine` (a loaded model, the host, …);
+        `recipe` is the prompt and decoding (the current one unless the eval asks for another)."""
         course = self.library.get(course_id)
         return TutorSession(course_title=course.title, searcher=searcher or self.searcher(course_id),
-                            engine=engine, answer_tokens=answer_tokens)
+                            engine=engine, answer_tokens=answer_tokens, recipe=recipe or DEFAULT_RECIPE,
+                            course_language=course.language)
 
     def ensure_indexed(self, course_id: str, *, progress: Callable[[IndexProgress], None] | None = None,
                        cancel: CancelToken | None = None,

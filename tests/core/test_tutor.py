@@ -11,14 +11,21 @@ from hypothesis import strategies as st
 from app.core.context_policy import Turn, build_messages
 from app.core.courses import CourseChunk
 from app.core.tutor import (
+    CITE_REMINDER,
+    DEFAULT_RECIPE,
+    PROMPT_VERSION,
+    RECIPES,
     Citation,
+    attribute,
     citations,
     cited_numbers,
     not_covered_reply,
     passage_label,
+    question_language,
     tutor_prompt,
     tutor_system_prompt,
     wants_direct_answer,
+    wants_hint,
 )
 
 
@@ -57,15 +64,17 @@ def test_wants_direct_answer(question):
     "Why does my while loop never end?",
     "What does break do?",
     "Can you give me a hint?",
+    "don't tell me the answer, just a hint",
+    "please do not give me the solution",
     "",
 ])
 def test_does_not_want_direct_answer(question):
     assert not wants_direct_answer(question)
 
 
-def test_system_prompts_differ_and_both_ask_for_citations():
-    socratic = tutor_system_prompt("Python Basics")
-    direct = tutor_system_prompt("Python Basics", direct=True)
+def test_tutor_1_system_prompts_differ_and_both_ask_for_citations():
+    socratic = tutor_system_prompt("Python Basics", recipe=RECIPES["tutor-1"])
+    direct = tutor_system_prompt("Python Basics", direct=True, recipe=RECIPES["tutor-1"])
     assert socratic != direct
     for prompt in (socratic, direct):
         assert '"Python Basics"' in prompt
@@ -75,6 +84,27 @@ def test_system_prompts_differ_and_both_ask_for_citations():
     assert "do not hand over finished answers" in socratic
     assert "do not hand over" not in direct
     assert "give it clearly and completely" in direct
+
+
+def test_current_prompt_ends_with_the_question_and_names_the_answer_language():
+    """tutor-2 (issue 16): no cite instruction a 0.5B model echoes as "[1]"; citations are attributed
+    afterwards; the answer language is the question's."""
+    assert DEFAULT_RECIPE.version == PROMPT_VERSION and not DEFAULT_RECIPE.cite_reminder
+    socratic = tutor_system_prompt("Python Basics", language="vi")
+    direct = tutor_system_prompt("Python Basics", direct=True, language="en")
+    assert socratic != direct and '"Python Basics"' in socratic
+    assert "[1]" not in socratic and "Answer in Vietnamese" in socratic and "Answer in English" in direct
+    assert "question or hint" in socratic and "whole solution" in socratic and "whole solution" not in direct
+    parts = tutor_prompt("How do I stop a loop?", [BREAK], course_title="Python Basics", language="en")
+    assert build_messages(parts)[-1].content.endswith("Question: How do I stop a loop?")
+    old = tutor_prompt("How do I stop a loop?", [BREAK], course_title="Python Basics", recipe=RECIPES["tutor-1"])
+    assert build_messages(old)[-1].content.endswith(CITE_REMINDER)
+
+
+def test_question_language_falls_back_to_the_course():
+    assert question_language("Làm sao để đọc một tệp theo từng dòng?", "en") == "vi"
+    assert question_language("How do I read a file line by line?", "vi") == "en"
+    assert question_language("break?", "vi") == "vi"
 
 
 # --- passages and the prompt ------------------------------------------------------------------
@@ -93,6 +123,7 @@ def test_tutor_prompt_numbers_passages_in_final_user_message_only():
     parts = tutor_prompt("How do I stop a loop?", [BREAK, FOR, FILES], course_title="Python Basics",
                          history=history)
     assert parts.system == tutor_system_prompt("Python Basics")
+    assert parts.question == "How do I stop a loop?"
     assert [p.source for p in parts.passages] == [passage_label(c) for c in (BREAK, FOR, FILES)]
     messages = build_messages(parts)
     assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
@@ -187,3 +218,35 @@ def test_not_covered_reply_names_up_to_three_distinct_sections():
         " The closest sections are: Loops › Stopping a loop early; Loops › The for loop; Files › Reading files.")
     assert reply.count("Stopping a loop early") == 1
     assert "While loops" not in reply
+
+
+def test_attribution_names_the_one_passage_the_answer_draws_on():
+    loops = make_chunk(("Loops", "Stopping a loop early"), ("loops", "stopping-a-loop-early"),
+                       "Use break to leave a loop at once; the code after the loop runs next.")
+    exercises = make_chunk(("Exercises",), ("exercises",), "Write a loop that asks for words and stops on quit; "
+                           "then use break and continue in one loop.", ordinal=2)
+    answer = "Use break: it leaves the loop at once, and the code after the loop runs next."
+    assert [(c.number, c.inline) for c in attribute(answer, [exercises, loops])] == [(2, False)]
+    assert [c.number for c in attribute(answer, [exercises, loops], mode="all")] == [1, 2]  # tutor-1 to 3
+    assert attribute("Yes.", [loops]) == []
+    assert attribute("Something about dictionaries and keys entirely.", [loops]) == []
+
+
+def test_hint_requests_get_the_hint_style():
+    assert wants_hint("exercise 4, just a hint please") and wants_hint("why?\n\n```\nprint(x)\n```")
+    assert not wants_hint("how do loops work?") and not wants_hint("just give me the code, no hint")
+    recipe = RECIPES["tutor-4"]
+    hint = tutor_prompt("a hint please", [BREAK], course_title="C", recipe=recipe).system
+    assert "Do not write the corrected code" in hint
+    assert "Do not write the corrected code" not in tutor_prompt("what is break?", [BREAK], course_title="C",
+                                                                 recipe=recipe).system
+
+
+def test_a_cross_lingual_question_ends_with_a_line_in_its_language():
+    vi = tutor_prompt("Làm sao để dừng vòng lặp?", [BREAK], course_title="C", language="vi", course_language="en")
+    assert build_messages(vi)[-1].content.endswith("Hãy trả lời bằng tiếng Việt.")
+    same = tutor_prompt("How do I stop a loop?", [BREAK], course_title="C", language="en", course_language="en")
+    assert "Please answer" not in build_messages(same)[-1].content
+    old = tutor_prompt("Làm sao để dừng vòng lặp?", [BREAK], course_title="C", language="vi", course_language="en",
+                       recipe=RECIPES["tutor-3"])
+    assert "Hãy trả lời" not in build_messages(old)[-1].content

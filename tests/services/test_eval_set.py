@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -18,19 +17,13 @@ import pytest
 
 from app.core.errors import EvalSetInvalid
 from app.core.evaluation.eval_set import QUERY_TYPES, EvalQuery
+from app.core.evaluation.text_match import point_coverage
 from app.core.markdown_sections import slugify, split_sections
 from app.services.evaluation.eval_set import default_eval_set_path, load_eval_set
 from app.services.knowledge.course_files import read_course
 from app.services.resources import resource_path
 
 COURSES = ("python-from-zero", "python-co-ban")
-_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script
-_STOP = frozenset({
-    "the", "a", "an", "and", "or", "of", "to", "is", "it", "in", "on", "at", "as", "be", "by", "for", "with", "not",
-    "are", "but", "you", "your", "can", "its", "that", "this", "from", "has", "have", "into", "only", "also", "than",
-    "any", "one", "if", "so", "do", "does",
-    "và", "là", "của", "có", "không", "các", "một", "những", "được", "cho", "khi", "để", "thì",
-})
 POINT_MIN = 0.6  # every key point: at least this share of its content words in the gold text
 POINT_GOOD = 0.75  # and nearly all of them (GOOD_SHARE) at least this share
 GOOD_SHARE = 0.95
@@ -54,20 +47,9 @@ def section_texts() -> dict[tuple[str, str, str], str]:
     return {key: "\n".join(parts) for key, parts in texts.items()}
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
-
-
 def _coverage(point: str, gold_text: str) -> float:
     """Share of the point's content words found in the text (plural/suffix-tolerant for long words)."""
-    vocab = set(_words(gold_text))
-    prefixes = {w[:5] for w in vocab if len(w) >= 5}
-    content = [w for w in _words(point) if w not in _STOP and (len(w) > 1 or w.isdigit())]
-    if not content:
-        return 1.0
-    found = [w for w in content
-             if w in vocab or w + "s" in vocab or w.rstrip("s") in vocab or (len(w) >= 6 and w[:5] in prefixes)]
-    return len(found) / len(content)
+    return point_coverage(point, gold_text)
 
 
 def _gold_text(query: EvalQuery, texts: dict[tuple[str, str, str], str]) -> str:

@@ -70,6 +70,7 @@ class LlamaChatBackend:
             bos_token=model.token_get_text(bos) if bos != -1 else "",
             eos_token=model.token_get_text(eos) if eos != -1 else "", thinking=thinking)
         self._vocab = model.vocab
+        self._eog_ids: Any = None  # numpy array of end-token ids, built on first use (_end_tokens)
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
         self._grammars: dict[str, Any] = {}
@@ -196,6 +197,33 @@ class LlamaChatBackend:
 
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
+    def _end_tokens(self) -> Any:
+        """Every end-of-generation token id (EOS, EOT, <|im_end|>, ...), found once per model."""
+        if self._eog_ids is None:
+            import llama_cpp
+            import numpy as np
+
+            n = llama_cpp.llama_vocab_n_tokens(self._vocab)
+            self._eog_ids = np.array([t for t in range(n) if llama_cpp.llama_vocab_is_eog(self._vocab, t)],
+                                     dtype=np.intc)
+        return self._eog_ids
+
+    def _no_end_before(self, min_tokens: int) -> Any:
+        """A logits processor that rules out the end tokens for the first `min_tokens` steps. It runs
+        first in llama-cpp-python's sampler chain, where the candidates are still in token-id order."""
+        import llama_cpp
+
+        ends = self._end_tokens()
+        steps = [0]
+
+        def block(_input_ids: Any, scores: Any) -> Any:
+            if steps[0] < min_tokens and len(ends):
+                scores[ends] = -float("inf")
+            steps[0] += 1
+            return scores
+
+        return llama_cpp.LogitsProcessorList([block])
+
     # -- generation -----------------------------------------------------------------------------
     def stream(self, request: GenerationRequest, cancel: CancelToken | None = None) -> Iterator[Chunk]:
         """Checks the request now (a too-long prompt or a bad grammar raises here, not at the first
@@ -231,7 +259,8 @@ class LlamaChatBackend:
         text = self._text_stream((*request.stop, *rendered.stop), rendered)
         generator = self._llm.generate(
             tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
-            repeat_penalty=s.repeat_penalty, grammar=grammar)
+            repeat_penalty=s.repeat_penalty, grammar=grammar,
+            logits_processor=self._no_end_before(request.min_tokens) if request.min_tokens else None)
         finish: FinishReason = "length"
         try:
             for token in generator:

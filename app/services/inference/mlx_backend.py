@@ -206,7 +206,8 @@ class MlxChatBackend:
         gen = mlx_lm.stream_generate(
             model, tok, mx.array(tokens[reused:]), max_tokens=budget,
             sampler=make_sampler(s.temperature, s.top_p, s.min_p, top_k=s.top_k),
-            logits_processors=self._penalty(s.repeat_penalty, tokens[:reused]),
+            logits_processors=[*self._penalty(s.repeat_penalty, tokens[:reused]),
+                               *self._no_end_before(request.min_tokens, tok)],
             prompt_cache=cache, prefill_step_size=PREFILL_STEP, prompt_progress_callback=on_prefill,
         )
         try:
@@ -254,6 +255,26 @@ class MlxChatBackend:
             finish_reason=finish,
         )
         yield Chunk(tail, 0, end - start, finish_reason=finish, stats=stats)
+
+    @staticmethod
+    def _no_end_before(min_tokens: int, tok: Any) -> list[Callable[[Any, Any], Any]]:
+        """Rule out the end-of-sequence tokens for the first `min_tokens` steps (GenerationRequest.min_tokens)."""
+        ends = sorted(getattr(tok, "eos_token_ids", None) or ())
+        if not min_tokens or not ends:
+            return []
+        import mlx.core as mx
+
+        steps = [0]
+        ids = mx.array(ends)
+
+        def block(_seen: Any, logits: Any) -> Any:
+            steps[0] += 1
+            if steps[0] > min_tokens:
+                return logits
+            blocked = mx.zeros((logits.shape[-1],), dtype=logits.dtype).at[ids].add(-float("inf"))
+            return logits + blocked
+
+        return [block]
 
     @staticmethod
     def _penalty(penalty: float, prefix: list[int]) -> list[Callable[[Any, Any], Any]]:

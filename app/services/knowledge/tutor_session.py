@@ -10,9 +10,9 @@ stable) and feeds the next retrieval query, which is how follow-ups find their s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from app.core.answer_check import AnswerVerdict, check_answer
+from app.core.answer_check import AnswerVerdict, check_answer, prose
 from app.core.context_policy import Turn, fit_to_window
 from app.core.courses import CourseChunk
 from app.core.inference import (
@@ -24,9 +24,20 @@ from app.core.inference import (
     GenerationStats,
     Sampling,
     Where,
+    collect,
 )
+from app.core.query_translation import clean_translation, needs_translation, translation_request
 from app.core.retrieval import CoveragePolicy, Hit, Searcher, retrieval_query
-from app.core.tutor import Citation, attribute, citations, not_covered_reply, tutor_prompt
+from app.core.tutor import (
+    DEFAULT_RECIPE,
+    Citation,
+    PromptRecipe,
+    attribute,
+    citations,
+    not_covered_reply,
+    question_language,
+    tutor_prompt,
+)
 
 PASSAGES = 4  # enough to cover a follow-up's two topics; each costs ~200 tokens of a small model's window
 
@@ -36,6 +47,7 @@ class Retrieved:
     hits: list[Hit]
     covered: bool
     best_similarity: float | None
+    translated_query: str | None = None  # what was searched for, when the question was translated first
 
 
 @dataclass(frozen=True)
@@ -77,25 +89,47 @@ class TutorSession:
     its capabilities are read at each question, so a model switched between turns is reported right."""
 
     def __init__(self, *, course_title: str, searcher: Searcher, engine: ChatEngine, answer_tokens: int = 512,
-                 sampling: Sampling = GREEDY, passages: int = PASSAGES, coverage: CoveragePolicy | None = None) -> None:
+                 sampling: Sampling | None = None, passages: int = PASSAGES, coverage: CoveragePolicy | None = None,
+                 recipe: PromptRecipe = DEFAULT_RECIPE, course_language: str | None = None) -> None:
         self.course_title = course_title
+        self.course_language = course_language
+        self.recipe = recipe
         self.history: list[Turn] = []
         self._searcher = searcher
         self._engine = engine
         self._answer_tokens = answer_tokens
-        self._sampling = sampling
+        # Greedy (the same question gets the same answer), with the recipe's repetition penalty.
+        self._sampling = sampling or replace(GREEDY, repeat_penalty=recipe.repeat_penalty)
         self._passages = passages
         self._coverage = coverage
         self._first_turn = 0
+        self.last_retrieval_query = ""  # what the last question searched for (the eval records it)
 
     def close(self) -> None:
         """Close the course index this session searches."""
         self._searcher.close()
 
+    def _translated(self, question: str, language: str | None, cancel: CancelToken | None) -> str | None:
+        """The question in the course's language when the recipe asks for it and the languages differ."""
+        if not (self.recipe.translate_query and needs_translation(language, self.course_language)):
+            return None
+        assert self.course_language is not None
+        # Only the prose: code the learner pasted stays as it is (and is still searched, as `original`).
+        words = prose(question).strip() or question
+        text, _final = collect(self._engine.stream(translation_request(words, self.course_language), cancel))
+        return clean_translation(text, question=question, target_language=self.course_language)
+
     def ask(self, question: str, cancel: CancelToken | None = None) -> Iterator[TutorEvent]:
-        query = retrieval_query(question, [turn.user for turn in self.history])
+        language = question_language(question, self.course_language)
+        previous = [turn.user for turn in self.history]
+        translated = self._translated(question, language, cancel)
+        if translated is not None:
+            query = replace(retrieval_query(translated, previous), original=question)
+        else:
+            query = retrieval_query(question, previous)
+        self.last_retrieval_query = query.question
         result = self._searcher.search(query, k=self._passages, policy=self._coverage)
-        yield Retrieved(result.hits, result.covered, result.best_similarity)
+        yield Retrieved(result.hits, result.covered, result.best_similarity, translated)
         chunks = [hit.chunk for hit in result.hits]
         if not result.covered:
             reply = not_covered_reply(self.course_title, chunks)
@@ -105,14 +139,15 @@ class TutorSession:
             return
 
         caps = self._engine.capabilities
-        parts = tutor_prompt(question, chunks, course_title=self.course_title,
-                             history=self.history)
+        parts = tutor_prompt(question, chunks, course_title=self.course_title, history=self.history,
+                             recipe=self.recipe, language=language, course_language=self.course_language)
         trim = fit_to_window(parts, count_tokens=self._engine.count_tokens, context_length=caps.context_length,
                              answer_tokens=self._answer_tokens, min_answer_tokens=min(128, self._answer_tokens),
                              first_turn=self._first_turn)
         self._first_turn = trim.first_turn
         given = chunks[:trim.kept_passages]
-        request = GenerationRequest(messages=trim.messages, sampling=self._sampling, max_tokens=trim.answer_tokens)
+        request = GenerationRequest(messages=trim.messages, sampling=self._sampling, max_tokens=trim.answer_tokens,
+                                    min_tokens=min(self.recipe.min_tokens, trim.answer_tokens))
         pieces: list[str] = []
         final = None
         for chunk in self._engine.stream(request, cancel):
@@ -123,13 +158,13 @@ class TutorSession:
                 final = chunk
         text = "".join(pieces).strip()
         valid, invalid = citations(text, given)
-        if not valid:
-            valid = attribute(text, given)
+        if not valid:  # the model cited nothing (or the recipe did not ask it to): attribute by shared wording
+            valid = attribute(text, given, mode=self.recipe.attribution)
         finish: FinishReason = final.finish_reason if final is not None and final.finish_reason else "stop"
         if finish != "cancelled":
             self.history.append(Turn(question, text))
         quality = check_answer(text, question=question, passages=[c.text for c in given], covered=True,
-                               finish_reason=finish)
+                               finish_reason=finish, question_language=language)
         yield Answer(text, covered=True, citations=valid, passages=given, invalid_markers=invalid,
                      finish_reason=finish, stats=final.stats if final else None, model_id=caps.model_id,
                      where=caps.where, backend=caps.backend, notes=trim.notes, quality=quality)

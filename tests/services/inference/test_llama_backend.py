@@ -222,3 +222,13 @@ def test_gemma_base_model_without_template_uses_the_fallback_format(gemma_gguf):
         backend.close()
     assert final.finish_reason in ("stop", "length")
     assert "User:" not in text  # the fallback's turn marker is a stop sequence
+
+
+def test_min_tokens_forbids_ending_early(smol):
+    short = ask("Say hi.", max_tokens=60)
+    _, free = collect(smol.stream(short))
+    assert free.finish_reason == "stop" and free.stats.completion_tokens < 20
+    _, held = collect(smol.stream(replace(short, min_tokens=30)))
+    assert held.stats.completion_tokens >= 30
+    with pytest.raises(ValueError, match="min_tokens"):
+        replace(short, min_tokens=61)

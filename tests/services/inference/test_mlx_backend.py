@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,20 @@ def test_end_of_sequence_token_stops_with_stop(backend: MlxChatBackend, tiny_mlx
     assert final.finish_reason == "stop"
     assert final.stats is not None and final.stats.completion_tokens == k == len(chunks) - 1
     assert text and reference.startswith(text) and text != reference
+
+
+def test_min_tokens_rules_out_the_end_token(tiny_mlx_model: Path, tmp_path: Path) -> None:
+    import mlx_lm
+
+    model, tokenizer, prompt = plain_mlx_lm(tiny_mlx_model)
+    ids = [r.token for r in mlx_lm.stream_generate(model, tokenizer, prompt, max_tokens=30)]
+    k = next(i for i in range(5, 30) if ids[i] not in ids[:i])
+    ending = load_mlx_backend(copy_with_eos(tiny_mlx_model, tmp_path / "eos", [ids[k]]),
+                              model_id="tiny-eos", context_length=2048)
+    _, early = collect(ending.stream(ask(max_tokens=30)))
+    assert early.stats is not None and early.stats.completion_tokens == k
+    _, held = collect(ending.stream(replace(ask(max_tokens=30), min_tokens=k + 3)))
+    assert held.stats is not None and held.stats.completion_tokens >= k + 3
 
 
 def test_seed_makes_sampling_reproducible(backend: MlxChatBackend) -> None:
