@@ -106,6 +106,7 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
         (("courses", "index", "my-notes"), 1, False),                          # no embedding model
         (("ask", "What does a for loop do?", "--course", "my-notes"), 1, False),  # no models installed
         (("eval", "retrieval"), 1, False),
+        (("eval", "tutor", "--limit", "2"), 1, False),                           # no embedding model
         (("courses", "rm", "my-notes"), 0, False),
     ]
     problems = []
