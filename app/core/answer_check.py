@@ -188,13 +188,9 @@ _REFUSAL_HEAD = 300
 _REFUSAL_MAX_WORDS = 80
 
 
-def _refuses(answer: str) -> bool:
-    return len(_words(answer)) < _REFUSAL_MAX_WORDS and bool(_REFUSAL.search(answer[:_REFUSAL_HEAD]))
-
-
 def looks_like_refusal(answer: str) -> bool:
     """The answer says the course does not cover the question (or that the model does not know)."""
-    return _refuses(answer)
+    return len(_words(answer)) < _REFUSAL_MAX_WORDS and bool(_REFUSAL.search(answer[:_REFUSAL_HEAD]))
 
 
 # A language verdict needs some text: an 8-word answer can be one English term and a citation.
@@ -230,7 +226,7 @@ def check_answer(answer: str, *, question: str, passages: Sequence[str], covered
             problems.append(Problem("pasted_passage", _("it copies the course text instead of explaining it")))
         if _looping(text):
             problems.append(Problem("repetition_loop", _("it repeats the same words over and over")))
-        if covered and _refuses(text):
+        if covered and looks_like_refusal(text):
             problems.append(Problem("refused_although_covered",
                                     _("it says the course does not cover this, but the course does")))
         wrong = _wrong_language(text, question, question_language)

@@ -103,14 +103,11 @@ def select_queries(queries: Sequence[EvalQuery], *, split: str | None = None, ty
 
 def chat_models(services: AppServices, wanted: Sequence[str] = ()) -> list[InstalledModel]:
     """The chosen models, else every usable installed chat model (oldest first)."""
-    from app.core.installed import resolve_model_ref
-    from app.services.knowledge.models import is_embedding_model
+    from app.services.knowledge.models import usable_chat_models
 
-    installed = services.registry.list()
     if wanted:
-        return [services.chat_model(resolve_model_ref(ref, installed).id) for ref in wanted]
-    found = sorted((m for m in installed if m.usable and not is_embedding_model(m, services.catalog)),
-                   key=lambda m: m.added_at)
+        return [services.chat_model(ref) for ref in wanted]
+    found = sorted(usable_chat_models(services.registry.list(), services.catalog), key=lambda m: m.added_at)
     if not found:
         services.chat_model(None)  # raises ModelNotInstalled with the install hint
     return found

@@ -47,6 +47,11 @@ def choose_embedder(models: list[InstalledModel], catalog: Catalog, *, preferred
     return max(usable, key=lambda m: m.added_at)
 
 
+def usable_chat_models(models: list[InstalledModel], catalog: Catalog) -> list[InstalledModel]:
+    """The installed models that can answer questions: usable and not embedding models."""
+    return [m for m in models if m.usable and not is_embedding_model(m, catalog)]
+
+
 def choose_chat_model(models: list[InstalledModel], catalog: Catalog, *, preferred: str | None) -> InstalledModel:
     """`--model` / the `chat_model` setting if set, else the most recently installed usable chat model."""
     if preferred:
@@ -55,7 +60,7 @@ def choose_chat_model(models: list[InstalledModel], catalog: Catalog, *, preferr
             raise LanternError(_("'{id}' is an embedding model; it cannot answer questions.").format(id=chosen.id),
                                hint=_("Choose a chat model (see `lantern models list`)."))
         return chosen
-    usable = [m for m in models if m.usable and not is_embedding_model(m, catalog)]
+    usable = usable_chat_models(models, catalog)
     if not usable:
         raise ModelNotInstalled(_("No chat model is installed to answer with."),
                                 hint=_("Install one with `lantern models install-starter` (offline) or "
