@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         if not (answer["covered"] and answer["answer"].strip() and answer["on_device"] and answer["passages"]):
             raise SmokeFailure(f"the frozen app's answer is not a grounded on-device one: {answer}")
         print(f"   answer ({answer['model']}): {answer['answer'].strip()[:100]!r}...")
+        # The answer went through the router (no cloud model is usable here) and into the savings ledger.
+        stats = json.loads(frozen(exe, "stats", "--json", env=env).stdout)
+        if answer["route"] is None or answer["route"]["where"] != "on-device" or stats["answers"] != 1:
+            raise SmokeFailure(f"the frozen app's answer was not routed and recorded: {answer['route']}, {stats}")
 
         AppState(setup_done=True).save(resolve_paths(environ=env).config_file.parent)  # time the window, not the wizard
         shown = [first_window_ms(exe, env) for _ in range(args.runs)]

@@ -66,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list[Any]:
     """Command groups that live in their own module; each has register(sub, models_sub=...) and HANDLERS."""
-    from app.cli import auth, bench, courses, models
+    from app.cli import auth, bench, courses, models, roles, router, stats
 
-    return [models, auth, bench, courses]
+    return [models, roles, auth, bench, courses, router, stats]
 
 
 def open_services(args: argparse.Namespace) -> Any:

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import add_profile_arg, open_services
+from app.cli.eval_routing import HANDLERS as EVAL_ROUTING_HANDLERS
+from app.cli.eval_routing import add_routing_parser
 from app.cli.eval_tutor import HANDLERS as EVAL_TUTOR_HANDLERS
 from app.cli.eval_tutor import add_tutor_parser
+from app.cli.route_output import print_route, route_json, show_route_event
 from app.core.errors import LanternError, OperationCancelled
 from app.core.i18n import _
 
@@ -47,11 +50,15 @@ def register(sub: Any, *, models_sub: Any) -> None:
     rm = csub.add_parser("rm", help="remove an imported course and its index")
     rm.add_argument("course_id", metavar="ID")
 
-    ask = sub.add_parser("ask", help="ask the tutor a question about a course (on-device)",
-                         description="Answer QUESTION from the course on this machine: hybrid search finds the "
-                                     "sections, the local model answers as a tutor (guiding rather than handing over "
-                                     "solutions, unless you ask for the answer) and cites them. When the course "
-                                     "does not cover the question, it says so instead of guessing.")
+    ask = sub.add_parser("ask", help="ask the tutor a question about a course (on-device first, cloud when needed)",
+                         description="Answer QUESTION from the course: hybrid search on this machine finds the "
+                                     "sections, the tutor answers (guiding rather than handing over solutions, unless "
+                                     "you ask for the answer) and cites them. When the course does not cover the "
+                                     "question, it says so instead of guessing. The router answers on-device first; "
+                                     "a question it rates hard, or an on-device answer that fails its check or is "
+                                     "late, goes to the cloud model of your tier when offline mode is off and the "
+                                     "cloud_consent setting allows it ('ask' prompts here; without a terminal it "
+                                     "declines). The answer's source, the reason, and what was sent are printed.")
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--course", metavar="ID", help="course to answer from (default: the last course indexed; "
                                                    "on a fresh install, the built-in course in your language)")
@@ -59,6 +66,10 @@ def register(sub: Any, *, models_sub: Any) -> None:
                                                   "the most recently installed chat model)")
     ask.add_argument("--max-tokens", type=int, default=512, metavar="N", help="longest answer, in tokens (512)")
     ask.add_argument("--json", action="store_true", help="print the answer, citations and stats as JSON")
+    ask.add_argument("--on-device", action="store_true",
+                     help="answer with the on-device model only (no routing, nothing recorded in the ledger)")
+    ask.add_argument("--show-sent", action="store_true",
+                     help="print exactly what was sent to the cloud model, if anything")
     add_profile_arg(ask)
 
     ev = sub.add_parser("eval", help="evaluate Lantern's parts on labelled data")
@@ -72,6 +83,7 @@ def register(sub: Any, *, models_sub: Any) -> None:
                      help=f"course with labelled questions (default: {DEFAULT_EVAL_COURSE})")
     ret.add_argument("--json", action="store_true", help="print the scores as JSON")
     add_tutor_parser(esub)
+    add_routing_parser(esub)
 
 
 def _services(args: argparse.Namespace) -> Any:
@@ -252,7 +264,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         try:
             if loaded.notice and not args.json:
                 print(loaded.notice, file=sys.stderr)
-            tutor = services.tutor(course.id, engine=engine, answer_tokens=args.max_tokens)
+            router = None if args.on_device else services.chat_router(engine)
+            tutor = services.tutor(course.id, engine=engine, answer_tokens=args.max_tokens, router=router)
             answer = None
             try:
                 for event in tutor.ask(args.question):
@@ -260,6 +273,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         print(event.text, end="", flush=True)
                     elif isinstance(event, Answer):
                         answer = event
+                    else:
+                        show_route_event(event, quiet=args.json)
             finally:
                 tutor.close()
             caps = engine.capabilities
@@ -271,6 +286,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print()
         print_sources(answer)
+        print_route(answer, show_sent=args.show_sent)
     return 0
 
 
@@ -301,6 +317,7 @@ def answer_json(question: str, course_id: str, answer: Any, *, engine: Any) -> d
         "notes": list(answer.notes),
         "quality": None if answer.quality is None else {
             "ok": answer.quality.ok, "problems": list(answer.quality.codes)},
+        "route": route_json(answer.route),
     }
 
 
@@ -366,4 +383,5 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"courses list": cmd_list, "courses import": cmd_import, "courses index": cmd_index,
-            "courses rm": cmd_rm, "ask": cmd_ask, "eval retrieval": cmd_eval_retrieval, **EVAL_TUTOR_HANDLERS}
+            "courses rm": cmd_rm, "ask": cmd_ask, "eval retrieval": cmd_eval_retrieval, **EVAL_TUTOR_HANDLERS,
+            **EVAL_ROUTING_HANDLERS}

@@ -171,6 +171,12 @@ def _looping(answer: str) -> bool:
     return bool(units) and units.most_common(1)[0][1] >= _LOOP_TIMES
 
 
+def repeats_itself(partial: str) -> bool:
+    """The repetition rule on an answer still streaming. Its counts only grow as text is added, so a
+    partial answer that loops is an answer that will loop: the router can stop it early (issue 17)."""
+    return _looping(partial)
+
+
 # "The course doesn't cover that" / "I don't know" when the search found the section. Only in the
 # first 300 characters of an answer under 80 words: a long answer that mentions one gap still teaches.
 _NOT = r"(?:\s*n[o'’]?t)"  # "not", "n't", "n’t"

@@ -156,3 +156,48 @@ class IndexNotReady(RuntimeError, LanternError):
 
 class UnsupportedProcessor(RuntimeError, LanternError):
     """The processor lacks instructions the app's compiled parts were built for."""
+
+
+# -- cloud models (app.services.inference.cloud_backend translates every SDK error into one of these) --
+
+class CloudModelError(ConnectionError, LanternError):
+    """A cloud model could not answer. The router fails over to the on-device model on any of these."""
+
+    __str__ = LanternError.__str__  # not OSError's
+
+
+class CloudNotConfigured(CloudModelError):
+    """No cloud model, provider or API key is set up (or consent says never)."""
+
+
+class CloudAuthFailed(CloudModelError):
+    """The provider refused the API key (401/403)."""
+
+
+class CloudRateLimited(CloudModelError):
+    """The provider said "too many requests" (429); `retry_after_s` is its Retry-After, when it sent one."""
+
+    def __init__(self, user_message: str, *, hint: str | None = None, debug_context: dict[str, Any] | None = None,
+                 retry_after_s: float | None = None) -> None:
+        LanternError.__init__(self, user_message, hint=hint, debug_context=debug_context)
+        self.retry_after_s = retry_after_s
+
+
+class CloudServerError(CloudModelError):
+    """The provider failed (5xx), or its stream broke off mid-answer."""
+
+
+class CloudUnreachable(CloudModelError):
+    """No connection to the provider (DNS, refused, TLS, proxy)."""
+
+
+class CloudTimeout(TimeoutError, CloudModelError):
+    """The provider did not connect, send its first token, keep streaming, or finish in time."""
+
+
+class CloudContextTooLong(CloudModelError):
+    """The prompt is longer than the cloud model's context window."""
+
+
+class CloudRequestRejected(CloudModelError):
+    """The provider rejected the request for another reason (400/404/422: unknown model, bad parameter)."""

@@ -99,6 +99,9 @@ class GenerationRequest:
     # End-of-text is not allowed before this many tokens: a 0.5B model otherwise ends its answer right
     # after "[1]" (issue 16). Stop sequences still end the answer.
     min_tokens: int = 0
+    # Record each answer token's log-probability (llama.cpp): the router reads their mean as the model's
+    # confidence. Off by default: it costs a pass over the vocabulary per token (~1 % of decode time).
+    logprobs: bool = False
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -124,6 +127,9 @@ class GenerationStats:
     prompt_seconds: float         # evaluating the uncached part of the prompt
     generation_seconds: float     # from the first token to the last
     finish_reason: FinishReason
+    # Mean natural-log probability of the answer's tokens under the model, when the request asked for
+    # log-probabilities and the backend can give them (llama.cpp); None otherwise.
+    mean_logprob: float | None = None
 
     @property
     def evaluated_prompt_tokens(self) -> int:

@@ -164,6 +164,9 @@ class SearchResult:
     hits: list[Hit]
     best_similarity: float | None
     covered: bool
+    # The question's own embedding, computed for the search anyway: the router's classifier reads it,
+    # so deciding costs no second embedding call.
+    query_vector: tuple[float, ...] | None = None
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from app.core.i18n import _
 SETTINGS_SCHEMA_VERSION = 1
 
 Intent = Literal["chat", "code", "multilingual"]
+CloudConsent = Literal["never", "ask", "when_needed"]
 
 
 class LanternSettings(BaseSettings):
@@ -64,6 +65,34 @@ class LanternSettings(BaseSettings):
         None, ge=8, le=32, description="Text size in points for lessons and chat. Unset: the system's size"
     )
     ui_language: Literal["system", "en", "vi"] = Field("system", description="Language of the app's menus and messages")
+    # -- hybrid local/cloud answers (issue 17) --
+    cloud_consent: CloudConsent = Field(
+        "ask", description="Send questions to a cloud model: never, ask me each time, or when needed. "
+        "Offline mode always wins.")
+    tier: str = Field("free", description="Which models answer, from the tiers table (free: on-device with a cheap "
+                      "cloud fallback; pro: a strong cloud model by default; local: on-device only)")
+    roles: dict[str, str] = Field(
+        default_factory=dict, description="Per-role overrides of the tier: default, simple, code, fallback → "
+        "`local:<installed id or auto>` or `cloud:<provider>/<model>`")
+    cloud_providers: dict[str, str] = Field(
+        default_factory=dict, description="More OpenAI-compatible providers: name → base URL (e.g. a vLLM or "
+        "LM Studio server); the built-in ones are in resources/cloud/providers.toml")
+    local_first_token_s: float = Field(
+        3.0, gt=0, le=600, description="An on-device answer that has not started after this many seconds falls back "
+        "to the cloud (when allowed)")
+    local_total_s: float = Field(
+        90.0, gt=0, le=3600, description="An on-device answer still running after this many seconds falls back")
+    cloud_monthly_budget_usd: float | None = Field(
+        None, ge=0, description="Stop using cloud models for the month once they cost this much. Unset: no limit.")
+    router_threshold: float | None = Field(
+        None, gt=0, lt=1, description="Cloud probability above which a question goes to the cloud, as set by "
+        "`lantern router calibrate`. Unset: the shipped classifier's threshold.")
+    electricity_price_kwh: float | None = Field(
+        None, ge=0, description="Your electricity price per kWh, to count on-device answers' energy cost. "
+        "Unset: on-device answers cost 0.")
+    local_watts: float | None = Field(
+        None, ge=0, le=2000, description="Power this machine draws while answering (measured), used with the "
+        "electricity price")
 
     @classmethod
     def settings_customise_sources(

@@ -71,6 +71,10 @@ class AppServices:
         self._profile_lock = threading.Lock()
         self.closed = False
         self.gate = NetworkGate(offline=lambda: self._settings.offline)
+        from app.core.circuit import CircuitBreaker
+
+        self.breaker = CircuitBreaker()  # one per process: a failing endpoint is skipped by every session
+        self._cloud_engines: dict[tuple[str, str, int], Any] = {}
 
     # -- the cache ----------------------------------------------------------------------------------
 
@@ -153,6 +157,9 @@ class AppServices:
             self.closed = True
             built = list(self._built.items())
             self._built.clear()
+        engines, self._cloud_engines = list(self._cloud_engines.values()), {}
+        for engine in engines:
+            engine.close()
         for name, service in sorted(built, key=lambda item: item[0] == "host"):
             try:
                 if name == "host":
@@ -174,6 +181,7 @@ class AppServices:
     performance_table = property(lambda self: self.get("performance_table"))
     registry = property(lambda self: self.get("registry"))
     progress = property(lambda self: self.get("progress"))
+    ledger = property(lambda self: self.get("ledger"))
     secrets = property(lambda self: self.get("secrets"))
     hub = property(lambda self: self.get("hub"))
     manager = property(lambda self: self.get("manager"))
@@ -327,13 +335,65 @@ class AppServices:
         return pick_course(self, wanted)
 
     def tutor(self, course_id: str, *, engine: ChatEngine, answer_tokens: int = 512,
-              searcher: Any = None, recipe: PromptRecipe | None = None) -> TutorSession:
+              searcher: Any = None, recipe: PromptRecipe | None = None, router: Any = None) -> TutorSession:
         """A tutoring session over an indexed course, answering with `engine` (a loaded model, the host, …);
-        `recipe` is the prompt and decoding (the current one unless the eval asks for another)."""
+        `recipe` is the prompt and decoding (the current one unless the eval asks for another). With a
+        `router` (`chat_router(engine)`), questions are routed between the device and the cloud."""
         course = self.library.get(course_id)
         return TutorSession(course_title=course.title, searcher=searcher or self.searcher(course_id),
                             engine=engine, answer_tokens=answer_tokens, recipe=recipe or DEFAULT_RECIPE,
-                            course_language=course.language)
+                            course_language=course.language, router=router, course_id=course_id,
+                            studied=lambda: set(self.progress.states(course_id)))
+
+    # -- hybrid local/cloud answers -------------------------------------------------------------------
+
+    def cloud_setup(self) -> Any:
+        """Roles, providers, prices and what is usable now, from the current settings (cheap: rebuilt per use)."""
+        from app.services.cloud_config import build_cloud_setup
+
+        return build_cloud_setup(self.settings, secrets=self.secrets, offline=lambda: self.gate.offline,
+                                 month_spent_usd=self._month_spent_usd, breaker=self.breaker)
+
+    def _month_spent_usd(self) -> float:
+        from datetime import UTC, datetime
+
+        start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return sum(entry.cost_usd for entry in self.ledger.entries(since=start))
+
+    def cloud_engine(self, ref: Any) -> Any:
+        """The cloud ChatEngine for `ref` (kept per endpoint and key, so its connection pool is reused)."""
+        from app.services.inference.backends import CHAT_BACKENDS
+
+        endpoint = self.cloud_setup().endpoint(ref)
+        key = (str(ref), endpoint.base_url, hash(endpoint.api_key))
+        with self._lock:
+            engine = self._cloud_engines.get(key)
+            if engine is None:
+                engine = CHAT_BACKENDS.create("openai", endpoint=endpoint, gate=self.gate)
+                self._cloud_engines[key] = engine
+            return engine
+
+    def router_model(self) -> Any:
+        """The shipped needs-cloud classifier for the installed embedding model (rules-only if it differs)."""
+        from app.services.knowledge.models import embedder_identity
+        from app.services.routing.classifier import load_router_model
+
+        try:
+            fingerprint: str | None = embedder_identity(self.embedding_model()).fingerprint
+        except LookupError:
+            fingerprint = None
+        return load_router_model(fingerprint, threshold_override=self.settings.router_threshold)
+
+    def chat_router(self, local: ChatEngine | None, *, record: bool = True, source: str = "app") -> Any:
+        """A router for one tutor session: `local` first (checked, with deadlines), the cloud roles behind it."""
+        from app.services.inference.router import ChatRouter, RoutePolicy
+
+        settings = self.settings
+        policy = RoutePolicy(first_token_s=settings.local_first_token_s, total_s=settings.local_total_s,
+                             watts=settings.local_watts, price_kwh=settings.electricity_price_kwh)
+        return ChatRouter(local=local, setup=self.cloud_setup(), cloud_engine=self.cloud_engine, breaker=self.breaker,
+                          policy=policy, router_model=self.router_model(), threshold=settings.router_threshold,
+                          record=self.ledger.record if record else None, source=source)
 
     def ensure_indexed(self, course_id: str, *, progress: Callable[[IndexProgress], None] | None = None,
                        cancel: CancelToken | None = None,

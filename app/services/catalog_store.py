@@ -30,6 +30,9 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
                              hint=_("Fix the file or reinstall Lantern.")) from exc
 
 
+read_toml = _read_toml  # the other resource tables (tiers, providers, prices) read the same way
+
+
 def load_catalog(path: Path | None = None) -> Catalog:
     target = path or resource_path(*CATALOG_FILE)
     return parse_catalog(_read_toml(target, _("model catalog")),

@@ -24,8 +24,9 @@ That client asks the gate bound with `with gate.huggingface_hub():` in the calli
 binds its gate around each call); outside such a block it behaves as if offline, so a stray
 huggingface_hub call can reach loopback only.
 
-The official `openai` SDK takes `http_client=` a plain `httpx.Client`; `httpx_client()` makes one with
-the same transport rules once `httpx` is installed.
+The official `openai` SDK (3.x) takes `http_client=` an `httpx2.Client`: the cloud engine passes it
+`http_client()`. `httpx_client()` makes a plain-`httpx` client with the same transport rules, for
+libraries that still want one.
 """
 
 from __future__ import annotations

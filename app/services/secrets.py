@@ -291,3 +291,39 @@ def hf_token(store: SecretStore | None, environ: Mapping[str, str] = os.environ)
     except SecretStoreUnavailable as err:
         log.info("No stored Hugging Face token: %s", err)
         return None
+
+
+CLOUD_KEY_PREFIX = "cloud_key."
+_PROVIDER = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def cloud_key_secret(provider: str) -> str:
+    """The secret name of `provider`'s API key: 'cloud_key.<provider>' (provider names come from the user)."""
+    if not isinstance(provider, str) or not _PROVIDER.fullmatch(provider):
+        raise ValueError(f"{provider!r} is not a provider name: use lowercase letters, digits, '-', '_' and '.' "
+                         "(e.g. openai, openrouter, my-vllm)")
+    return CLOUD_KEY_PREFIX + provider
+
+
+def cloud_key_env_var(provider: str) -> str:
+    """LANTERN_CLOUD_KEY_<PROVIDER>: upper case, anything but a letter or digit becomes '_'."""
+    cloud_key_secret(provider)  # validates
+    return "LANTERN_CLOUD_KEY_" + re.sub(r"[^A-Z0-9]", "_", provider.upper())
+
+
+def cloud_api_key(store: SecretStore | None, provider: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The API key for `provider`: $LANTERN_CLOUD_KEY_<PROVIDER>, else the stored one, else None.
+
+    The environment wins (CI, headless machines, a one-off key). A broken secret store means "no key"
+    (logged): the router then answers on this device instead of failing the question.
+    """
+    value = environ.get(cloud_key_env_var(provider), "").strip()
+    if value:
+        return value
+    if store is None:
+        return None
+    try:
+        return store.get(cloud_key_secret(provider))
+    except SecretStoreUnavailable as err:
+        log.info("No stored API key for %s: %s", provider, err)
+        return None

@@ -57,6 +57,12 @@ def _progress(s: AppServices) -> Any:
     return ProgressStore(s.paths.database_file)
 
 
+def _ledger(s: AppServices) -> Any:
+    from app.services.storage.ledger import LedgerStore
+
+    return LedgerStore(s.paths.database_file)
+
+
 def _secrets(s: AppServices) -> Any:
     from app.services.secrets import SecretStore
 
@@ -113,6 +119,7 @@ SERVICES: dict[str, ServiceSpec] = {
     "performance_table": _spec(_performance_table),
     "registry": _spec(_registry, close=_close),  # one per database file, shared by every user of it
     "progress": _spec(_progress, close=_close),
+    "ledger": _spec(_ledger, close=_close),
     "secrets": _spec(_secrets, reads=["allow_plaintext_secrets"]),
     "hub": _spec(_hub, needs=["secrets"]),
     "manager": _spec(_manager, reads=["max_parallel_downloads", "models_dir"], needs=["hub"],

@@ -126,10 +126,13 @@ class AppContext:
 
     def tutor(self, course_id: str, *, answer_tokens: int = 512) -> TutorSession:
         """A tutoring session over `course_id` answered by the model host; call on the db worker (it opens
-        the index). The host is the engine, so a model switched later is the one that answers and is named."""
+        the index). The host is the engine, so a model switched later is the one that answers and is named.
+        Questions are routed (app.services.inference.router): the host first, the tier's cloud roles behind it
+        as the consent, offline and budget settings allow."""
         searcher = WorkerBoundSearcher(self.services.searcher(course_id), self.db)
-        return self.services.tutor(course_id, engine=self.services.host, answer_tokens=answer_tokens,
-                                   searcher=searcher)
+        host = self.services.host
+        return self.services.tutor(course_id, engine=host, answer_tokens=answer_tokens, searcher=searcher,
+                                   router=self.services.chat_router(host))
 
     # -- quit --------------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """The tutor chat: a question box, and one card per answer that streams in as rendered Markdown.
 
 Each card shows the answer with clickable citations ([n] links to the lesson section), the
-sources below it, Copy and Regenerate buttons, and a badge saying which model answered, that it
-ran on this device, and how fast. The panel only displays; `TutorController` drives the session.
+sources below it, Copy and Regenerate buttons, and a badge saying which model answered, where it
+ran (on-device or cloud), why it was chosen, and how fast. An answer set aside for a better one
+(app.ui.route_views) stays under it, collapsed; "What was sent" shows what left the device. The
+panel only displays; `TutorController` drives the session.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ from PySide6.QtWidgets import (
 from app.core.answer_check import check_answer
 from app.core.courses import CourseChunk
 from app.core.tutor import passage_label
+from app.services.inference.route_events import Attempt
 from app.services.knowledge.tutor_session import Answer
 from app.ui.i18n import Retranslatable, tr
 from app.ui.markdown_html import render_answer
+from app.ui.route_views import (
+    AttemptsView,
+    SentDialog,
+    route_badge_parts,
+    route_details,
+    routing_status,
+    where_label,
+)
 
 
 class _AutoHeightBrowser(QTextBrowser):
@@ -74,6 +85,8 @@ class AnswerCard(Retranslatable, QFrame):
         self._valid: set[int] = set()
         self._dirty = False
         self._ended: str | None = None  # "stopped" or "failed" once it ended without an answer
+        self._routing: tuple[str, str, str] | None = None  # the model answering now (a Routed event)
+        self.sent_dialog: SentDialog | None = None
 
         self.question_label = QLabel(question)
         self.question_label.setWordWrap(True)
@@ -83,6 +96,8 @@ class AnswerCard(Retranslatable, QFrame):
         self.question_label.setFont(font)
         self.body = _AutoHeightBrowser(self)
         self.body.anchorClicked.connect(self._on_link)
+        self.attempts_view = AttemptsView(self)
+        self.attempts_view.dark = dark
         self.sources = QLabel("")
         self.sources.setWordWrap(True)
         self.sources.setTextFormat(Qt.TextFormat.RichText)
@@ -91,6 +106,12 @@ class AnswerCard(Retranslatable, QFrame):
         self.badge = QLabel("")
         self.badge.setObjectName("answerBadge")
         self.badge.setStyleSheet("color: palette(mid); font-size: small;")
+        self.badge.setWordWrap(True)
+        self.sent_button = QPushButton()
+        self.sent_button.setObjectName("whatWasSent")
+        self.sent_button.setFlat(True)
+        self.sent_button.clicked.connect(self.show_sent)
+        self.sent_button.hide()
         self.copy_button = QPushButton()
         self.copy_button.clicked.connect(self.copy)
         self.regenerate_button = QPushButton()
@@ -114,11 +135,13 @@ class AnswerCard(Retranslatable, QFrame):
 
         footer = QHBoxLayout()
         footer.addWidget(self.badge, 1)
+        footer.addWidget(self.sent_button)
         footer.addWidget(self.copy_button)
         footer.addWidget(self.regenerate_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.question_label)
         layout.addWidget(self.body)
+        layout.addWidget(self.attempts_view)
         layout.addWidget(self.sources)
         layout.addWidget(self.quality_notice)
         layout.addLayout(footer)
@@ -134,6 +157,9 @@ class AnswerCard(Retranslatable, QFrame):
         self.regenerate_button.setToolTip(tr("Ask the same question again"))
         self.try_again_button.setText(tr("Try again"))
         self.try_again_button.setToolTip(tr("Ask the same question again"))
+        self.sent_button.setText(tr("What was sent"))
+        self.sent_button.setToolTip(tr("Show exactly what was sent to the cloud model"))
+        self.attempts_view.retranslate()
         if self.answer is not None:
             self._show_sources(self.answer)
             self._show_badge(self.answer)
@@ -142,6 +168,8 @@ class AnswerCard(Retranslatable, QFrame):
             self.badge.setText(tr("Stopped"))
         elif self._ended == "failed":
             self.badge.setText(tr("No answer: see the error message"))
+        elif self._routing is not None:
+            self.badge.setText(routing_status(*self._routing))
 
     # -- streaming ----------------------------------------------------------------------------------
 
@@ -152,6 +180,19 @@ class AnswerCard(Retranslatable, QFrame):
 
     def append(self, text: str) -> None:
         self.text += text
+        self._dirty = True
+
+    def set_routing(self, where: str, model: str, reason: str) -> None:
+        """A model starts answering: say which, and why, until the answer is done."""
+        self._routing = (where, model, reason)
+        self.badge.setText(routing_status(where, model, reason))
+
+    def set_aside(self, attempt: Attempt) -> None:
+        """The text so far was set aside: keep it, collapsed, under the answer, and start the answer again."""
+        shown = self.text.strip()
+        self.attempts_view.add(attempt if attempt.text or not shown else
+                               Attempt(attempt.model, attempt.where, shown, attempt.reason, attempt.reason_code))
+        self.text = ""
         self._dirty = True
 
     def refresh(self) -> None:
@@ -172,6 +213,7 @@ class AnswerCard(Retranslatable, QFrame):
         self._show_sources(answer)
         self._show_badge(answer)
         self._show_quality(answer)
+        self._show_route(answer)
         self.copy_button.setEnabled(bool(self.text))
         self.regenerate_button.setEnabled(answer.covered)
 
@@ -203,9 +245,12 @@ class AnswerCard(Retranslatable, QFrame):
         self.sources.show()
 
     def _show_badge(self, answer: Answer) -> None:
-        # Where it ran comes from the engine that answered (answer.where), never assumed.
-        where = {"on-device": tr("on-device"), "cloud": tr("cloud")}.get(answer.where or "", "")
-        parts = [p for p in (answer.model_id or tr("model"), where) if p]
+        # Where it ran comes from the engine that answered (answer.where) or the router's record, never assumed.
+        route = answer.route
+        if route is not None:
+            parts = route_badge_parts(route)
+        else:
+            parts = [p for p in (answer.model_id or tr("model"), where_label(answer.where)) if p]
         stats = answer.stats
         if stats is not None and stats.generation_tokens_per_second:
             parts.append(tr("{rate:.1f} tok/s").format(rate=stats.generation_tokens_per_second))
@@ -214,6 +259,23 @@ class AnswerCard(Retranslatable, QFrame):
         if not answer.covered:
             parts = [tr("not in this course")]
         self.badge.setText(" · ".join(parts))
+        self.badge.setToolTip(route_details(answer.route) if answer.route is not None and answer.covered else "")
+
+    def _show_route(self, answer: Answer) -> None:
+        """The attempts shown are the final record's (it is authoritative); "What was sent" only when something was."""
+        route = answer.route
+        if route is not None:
+            self.attempts_view.set_attempts(route.attempts)
+        self.sent_button.setVisible(bool(route is not None and route.sent_to_cloud))
+
+    def show_sent(self) -> None:
+        route = self.answer.route if self.answer is not None else None
+        if route is None or not route.sent_to_cloud:
+            return
+        dialog = SentDialog(route.sent_to_cloud, route.cloud_model or route.model, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.sent_dialog = dialog
+        dialog.open()
 
     def _show_quality(self, answer: Answer, *, retranslate: bool = False) -> None:
         """The notice under a covered answer that fails the check; never for a stopped one (a cancel is

@@ -81,6 +81,8 @@ class MainWindow(Retranslatable, QMainWindow):
         self.file_menu.setTitle(tr("&File"))
         self.import_course_action.setText(tr("Import a course…"))
         self.quit_action.setText(tr("Quit"))
+        self.view_menu.setTitle(tr("&View"))
+        self.dashboard_action.setText(tr("Savings dashboard…"))
         self.tools_menu.setTitle(tr("&Tools"))
         self.setup_action.setText(tr("Setup assistant…"))
         self.download_action.setText(tr("Download a model…"))
@@ -103,6 +105,9 @@ class MainWindow(Retranslatable, QMainWindow):
         file_menu.addSeparator()
         self.quit_action = file_menu.addAction("", self.close)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # View: the savings dashboard (app/ui/dashboard.py; pyqtgraph is imported only when it opens).
+        self.view_menu = menu.addMenu("")
+        self.dashboard_action = self.view_menu.addAction("", self.open_dashboard)
         self.tools_menu = tools = menu.addMenu("")
         self.setup_action = tools.addAction("", self.open_wizard)
         self.download_action = tools.addAction("", self.open_wizard)
@@ -349,6 +354,11 @@ class MainWindow(Retranslatable, QMainWindow):
 
         dialog.accepted.connect(accepted)
         dialog.open()
+
+    def open_dashboard(self) -> None:
+        from app.ui.dashboard import open_dashboard
+
+        self.dashboard = open_dashboard(self.ctx, self)
 
     def open_wizard(self) -> None:
         from app.ui.wizard import SetupWizard

@@ -4,13 +4,14 @@ Which fields show, and in which tab, is the one hand-written part (`GROUPS`); ev
 from the model: the editor from the annotation, spin-box bounds from ge/le, help text from the
 field's description. tests/ui/test_settings_dialog.py fails when a new field is neither grouped nor
 listed in `HIDDEN_FIELDS`, so a setting cannot silently go missing from the dialog.
+Two fields need a hand-made editor: `tier` (a choice of the tiers table's titles, passed in like the
+installed models) and `roles` (one line per role, checked with `parse_model_ref` on OK).
 """
 
 from __future__ import annotations
 
 import os
 import types
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -37,17 +38,22 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import SettingsInvalid
 from app.core.i18n import N_
+from app.core.model_roles import Tier
 from app.core.settings import LanternSettings
 from app.ui.i18n import tr
+from app.ui.settings_editors import FieldEditor, FloatEditor, RolesEditor, float_bounds, float_formats
 
 # Tab title -> fields, in the order shown. Titles are English source text, translated when built.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (N_("Model"), ("chat_model", "embedding_model", "context_length", "n_threads", "gpu_layers", "intent")),
     (N_("Appearance"), ("theme", "font_size", "ui_language")),
+    (N_("Answers"), ("cloud_consent", "tier", "roles", "local_first_token_s", "local_total_s",
+                     "cloud_monthly_budget_usd", "electricity_price_kwh", "local_watts")),
     (N_("Downloads & privacy"), ("max_parallel_downloads", "offline", "allow_plaintext_secrets")),
-    (N_("Advanced"), ("log_level", "models_dir")),
+    (N_("Advanced"), ("log_level", "models_dir", "router_threshold")),
 )
-HIDDEN_FIELDS = frozenset({"schema_version"})
+# cloud_providers (name → base URL of an extra OpenAI-compatible server) is edited in the settings file.
+HIDDEN_FIELDS = frozenset({"schema_version", "cloud_providers"})
 # Fields whose choices are the installed models, passed in by the caller.
 MODEL_FIELDS = ("chat_model", "embedding_model")
 _INT_MIN, _INT_MAX = -(2**31) + 1, 2**31 - 1  # QSpinBox is 32-bit; one below the minimum is "Automatic"
@@ -65,7 +71,11 @@ def field_labels() -> dict[str, str]:
         "intent": tr("Main use"), "theme": tr("Theme"), "font_size": tr("Text size"), "ui_language": tr("Language"),
         "max_parallel_downloads": tr("Parallel downloads"), "offline": tr("Offline mode"),
         "allow_plaintext_secrets": tr("Allow tokens in a private file"), "log_level": tr("Log detail"),
-        "models_dir": tr("Models folder"),
+        "models_dir": tr("Models folder"), "cloud_consent": tr("Cloud models"), "tier": tr("Tier"),
+        "roles": tr("Models by role"), "local_first_token_s": tr("On-device start limit"),
+        "local_total_s": tr("On-device time limit"), "cloud_monthly_budget_usd": tr("Monthly cloud budget"),
+        "electricity_price_kwh": tr("Electricity price"), "local_watts": tr("Power while answering"),
+        "router_threshold": tr("Cloud threshold"),
     }
 
 
@@ -78,6 +88,7 @@ def choice_labels() -> dict[str, dict[Any, str]]:
         "intent": {"chat": tr("Chat and tutoring"), "code": tr("Programming"), "multilingual": tr("Many languages")},
         "log_level": {"DEBUG": tr("Everything (debug)"), "INFO": tr("Normal"), "WARNING": tr("Warnings and errors"),
                       "ERROR": tr("Errors only")},
+        "cloud_consent": {"never": tr("Never"), "ask": tr("Ask me each time"), "when_needed": tr("When needed")},
     }
 
 
@@ -104,21 +115,6 @@ def folder_problem(path: Path) -> str | None:
                 return tr("{} is a file, so no folder can be made inside it.").format(parent)
             return None if os.access(parent, os.W_OK) else tr("Lantern cannot create a folder in {}.").format(parent)
     return None
-
-
-class FieldEditor(ABC):
-    """One field's widget; `value()` raises ValueError (with a message for the user) for input it refuses."""
-
-    widget: QWidget
-
-    @abstractmethod
-    def value(self) -> Any: ...
-
-    @abstractmethod
-    def set_value(self, value: Any) -> None: ...
-
-    @abstractmethod
-    def on_change(self, slot: Callable[[], None]) -> None: ...
 
 
 class BoolEditor(FieldEditor):
@@ -253,12 +249,18 @@ def _int_bounds(field: FieldInfo) -> tuple[int, int]:
     return low, high
 
 
-def editor_for(name: str, field: FieldInfo, *, models: Mapping[str, list[str]]) -> FieldEditor:
+def editor_for(name: str, field: FieldInfo, *, models: Mapping[str, list[str]],
+               tiers: Mapping[str, Tier] | None = None) -> FieldEditor:
     """Build the editor a field's annotation calls for; an unsupported type fails loudly, not silently."""
     kind, optional = _unwrap_optional(field.annotation)
     if name in models:
         choices = [(None, tr("Automatic")), *((model_id, model_id) for model_id in models[name])]
         return ChoiceEditor(choices, unknown_label=tr("{} (not installed)"))
+    if name == "tier":
+        return ChoiceEditor([(key, tr(tier.title)) for key, tier in (tiers or {}).items()],
+                            unknown_label=tr("{} (not in the tiers table)"))
+    if name == "roles":
+        return RolesEditor(tiers or {})
     if kind is bool:
         return BoolEditor(field_labels().get(name, name))
     if get_origin(kind) is Literal:
@@ -268,6 +270,10 @@ def editor_for(name: str, field: FieldInfo, *, models: Mapping[str, list[str]]) 
     if kind is int:
         low, high = _int_bounds(field)
         return IntEditor(low, high, optional=optional)
+    if kind is float:
+        low_f, high_f = float_bounds(field)
+        prefix, suffix, unset = float_formats().get(name, ("", "", ""))
+        return FloatEditor(low_f, high_f, optional=optional, unset=unset, prefix=prefix, suffix=suffix)
     if kind is Path:
         return FolderEditor(optional=optional)
     if kind is str:
@@ -277,11 +283,16 @@ def editor_for(name: str, field: FieldInfo, *, models: Mapping[str, list[str]]) 
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: LanternSettings, *, chat_models: list[str], embedding_models: list[str],
-                 parent: QWidget | None = None) -> None:
+                 tiers: Mapping[str, Tier] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(tr("Settings"))
         self._settings = settings
         self._models = {"chat_model": list(chat_models), "embedding_model": list(embedding_models)}
+        if tiers is None:
+            from app.services.cloud_config import default_tiers
+
+            tiers = default_tiers()
+        self._tiers = dict(tiers)
         self.overrides = env_overrides()
         self.editors: dict[str, FieldEditor] = {}
         self.error_labels: dict[str, QLabel] = {}
@@ -307,7 +318,12 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
+        roles, tier = self.editors["roles"], self.editors["tier"]
+        if isinstance(roles, RolesEditor):
+            tier.on_change(lambda: roles.set_tier(tier.value()))
         self._load(settings)
+        if isinstance(roles, RolesEditor):
+            roles.set_tier(tier.value())
 
     def _build_page(self, title: str, names: tuple[str, ...]) -> QWidget:
         page = QWidget()
@@ -315,6 +331,11 @@ class SettingsDialog(QDialog):
         if title == "Model":
             note = QLabel(tr("Changes to the model, context length, threads and GPU layers apply when the model "
                              "is next loaded."))
+            note.setWordWrap(True)
+            outer.addWidget(note)
+        if title == "Answers":
+            note = QLabel(tr("Questions are answered on this device first; a cloud model is asked only as chosen "
+                             "here. Offline mode always wins: with it on, nothing is sent to a cloud model."))
             note.setWordWrap(True)
             outer.addWidget(note)
         form = QFormLayout()
@@ -327,7 +348,7 @@ class SettingsDialog(QDialog):
 
     def _add_row(self, form: QFormLayout, name: str, label_text: str) -> None:
         field = LanternSettings.model_fields[name]
-        editor = editor_for(name, field, models=self._models)
+        editor = editor_for(name, field, models=self._models, tiers=self._tiers)
         help_text = tr(field.description or "")
         variable = self.overrides.get(name)
         if variable:

@@ -3,6 +3,11 @@
 The session (and the course index behind it) is opened on the database worker; a question's
 retrieval runs there too, generation runs on the model's worker, and the panel is updated once per
 flush. Stop cancels between tokens; what arrived stays on screen and is not an error.
+
+With the router (AppContext.tutor passes one), the card is told which model answers and why
+(`Routed`), keeps an answer set aside for a better one (`AttemptAbandoned`), and a `ConsentNeeded`
+opens the consent prompt, whose answer goes back to the router's worker through `event.reply()`:
+exactly once, also when the prompt is closed or the answer stopped while it is open.
 """
 
 from __future__ import annotations
@@ -10,24 +15,36 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.core.errors import LanternError
+from app.services.inference.route_events import AttemptAbandoned, ConsentNeeded, Routed
 from app.services.knowledge.tutor_session import Answer, AnswerText, Retrieved, TutorSession
 from app.ui.app_context import AppContext
 from app.ui.chat_panel import AnswerCard, ChatPanel
 from app.ui.error_dialog import show_error
 from app.ui.i18n import tr
 from app.ui.op import Op, OpHandle
+from app.ui.route_views import ConsentDialog
 from app.ui.streaming import EventStream
 
 log = logging.getLogger(__name__)
+
+# The settings a ChatRouter reads when it is built (offline mode is read live, through the network gate).
+ROUTING_FIELDS = frozenset({"cloud_consent", "tier", "roles", "cloud_providers", "local_first_token_s",
+                            "local_total_s", "cloud_monthly_budget_usd", "router_threshold",
+                            "electricity_price_kwh", "local_watts"})
+
+
+def _routing_key(settings: Any) -> str:
+    return repr(sorted(settings.model_dump(include=set(ROUTING_FIELDS)).items()))
 
 
 class TutorController(QObject):
     answer_finished = Signal(object)  # the Answer, after the card shows it
     stream_started = Signal()
     stream_ended = Signal()
+    consent_asked = Signal(object)  # the ConsentDialog, once shown (tests and screenshots find it here)
 
     def __init__(self, ctx: AppContext, panel: ChatPanel, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -35,10 +52,11 @@ class TutorController(QObject):
         self.course_id: str | None = None
         self._wanted_course: str | None = None
         self.session: TutorSession | None = None
-        self._session_key: tuple[str, str] | None = None
+        self._session_key: tuple[str, str, str] | None = None
         self.stream: EventStream | None = None
         self.card: AnswerCard | None = None
         self._got_answer = False
+        self.consent_dialog: ConsentDialog | None = None
         panel.ask_requested.connect(self.ask)
         panel.regenerate_requested.connect(self.regenerate)
         panel.stop_requested.connect(self.stop)
@@ -73,7 +91,9 @@ class TutorController(QObject):
         card = self.panel.add_card(question)
         self.card = card
         self.panel.set_busy(True)
-        key = (self.course_id, model)
+        # A router reads its settings when it is built: a changed consent, tier or role opens a new session
+        # (keeping the conversation), so "Don't ask again" and the Settings page apply from the next question.
+        key = (self.course_id, model, _routing_key(self.ctx.settings))
         if self.session is not None and self._session_key == key:
             self._start(question, self.session)
             return
@@ -114,6 +134,7 @@ class TutorController(QObject):
         self.ask(question)
 
     def stop(self) -> None:
+        self._decline_pending_consent()
         if self.stream is not None:
             self.stream.stop()
 
@@ -137,6 +158,12 @@ class TutorController(QObject):
                 card.set_passages([hit.chunk for hit in event.hits])
             elif isinstance(event, AnswerText):
                 card.append(event.text)
+            elif isinstance(event, Routed):
+                card.set_routing(event.where, event.model, event.reason)
+            elif isinstance(event, AttemptAbandoned):
+                card.set_aside(event.attempt)
+            elif isinstance(event, ConsentNeeded):
+                self._ask_consent(event)
             elif isinstance(event, Answer):
                 answer = event
         if answer is not None:
@@ -149,7 +176,35 @@ class TutorController(QObject):
             card.refresh()
         self.panel.scroll_to_end()
 
+    # -- consent ------------------------------------------------------------------------------------
+
+    def _ask_consent(self, event: ConsentNeeded) -> None:
+        """Non-blocking (the worker waits in `event.wait()`); the reply comes from the dialog's `decided`."""
+        self._decline_pending_consent()
+        dialog = ConsentDialog(event, parent=self.panel)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.decided.connect(lambda granted, always: self._consent_decided(event, granted, always))
+        self.consent_dialog = dialog
+        dialog.open()
+        self.consent_asked.emit(dialog)
+
+    def _consent_decided(self, event: ConsentNeeded, granted: bool, always: bool) -> None:
+        self.consent_dialog = None
+        event.reply(granted)
+        if granted and always and self.ctx.settings.cloud_consent == "ask":
+            # The same path as the Settings dialog: saved, the services told, the listeners called.
+            try:
+                self.ctx.apply_settings(self.ctx.settings.model_copy(update={"cloud_consent": "when_needed"}))
+            except Exception as exc:
+                show_error(self.panel, exc)
+
+    def _decline_pending_consent(self) -> None:
+        dialog, self.consent_dialog = self.consent_dialog, None
+        if dialog is not None and not dialog.resolved:
+            dialog.cancel()
+
     def _on_finished(self) -> None:
+        self._decline_pending_consent()
         self.stream = None
         if not self._got_answer and self.card is not None:
             self.card.stopped()
@@ -158,6 +213,7 @@ class TutorController(QObject):
         self.set_course(self._wanted_course)
 
     def _on_failed(self, exc: Exception) -> None:
+        self._decline_pending_consent()
         self.stream = None
         self._end_without_answer(failed=True)
         self.stream_ended.emit()
@@ -173,6 +229,7 @@ class TutorController(QObject):
         self.panel.set_busy(False)
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
+        self._decline_pending_consent()
         stream = self.stream
         if stream is not None:
             stream.stop()

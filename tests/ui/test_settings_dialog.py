@@ -200,7 +200,8 @@ def _tr_literals(path: Path) -> set[str]:
 def test_catalog_covers_the_dialogs_and_keeps_placeholders():
     catalog = json.loads(catalog_path("vi").read_text(encoding="utf-8"))
     needed = set().union(*(_tr_literals(UI_DIR / name)
-                           for name in ("settings_dialog.py", "download_progress.py", "error_dialog.py")))
+                           for name in ("settings_dialog.py", "settings_editors.py", "route_views.py",
+                                        "download_progress.py", "error_dialog.py")))
     needed |= {title for title, _ in GROUPS}
     needed |= {field.description for field in LanternSettings.model_fields.values() if field.description}
     assert not needed - set(catalog), "add these to resources/i18n/vi.json"

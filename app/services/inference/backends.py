@@ -42,9 +42,18 @@ def _mlx_chat(*, path: Path, model_id: str, plan: LoadPlan, thinking: DeclaredTh
         raise AttemptFailed("memory", str(exc), []) from exc
 
 
+def _openai_chat(*, endpoint: Any, gate: Any, timeouts: Any = None) -> ChatBackend:
+    """Any OpenAI-compatible API (app.services.inference.cloud_backend): takes an endpoint, not a file."""
+    from app.services.inference.cloud_backend import open_cloud_engine
+
+    engine: ChatBackend = open_cloud_engine(endpoint, gate=gate, timeouts=timeouts)
+    return engine
+
+
 CHAT_BACKENDS: BackendRegistry[ChatBackend] = BackendRegistry()
 CHAT_BACKENDS.register("llama.cpp", _llama_chat)
 CHAT_BACKENDS.register("mlx", _mlx_chat)
+CHAT_BACKENDS.register("openai", _openai_chat)
 
 
 def open_chat_model(installed: InstalledModel, *, profile: DeviceProfile, settings: LanternSettings,

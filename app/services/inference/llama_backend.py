@@ -249,6 +249,8 @@ class LlamaChatBackend:
         s = request.sampling
         self._llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
         counts = _Counts(prompt=len(tokens))
+        if request.logprobs:
+            counts.logprob_sum = 0.0
         try:
             counts.cached = self._prefill(tokens, cancel)
         except _Cancelled:
@@ -270,6 +272,8 @@ class LlamaChatBackend:
                 if self._is_end(token):
                     finish = "stop"
                     break
+                if counts.logprob_sum is not None:
+                    counts.logprob_sum += self._token_logprob(token)
                 counts.completion += 1
                 counts.last = now
                 released = text.feed(self._piece(token))
@@ -297,6 +301,18 @@ class LlamaChatBackend:
             generator.close()
         tail = "" if finish in ("length", "context_full") else text.flush().text
         yield counts.final(self, finish, started, time.perf_counter(), tail=tail)
+
+    def _token_logprob(self, token: int) -> float:
+        """log p(token) under the logits that chose it. Generate yields a token before it decodes the next
+        one, so the context's last logits row is still the one sampled from (the raw model distribution,
+        before the repeat penalty and the min_tokens mask)."""
+        import llama_cpp
+        import numpy as np
+
+        n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1), shape=(n_vocab,))
+        top = float(logits.max())
+        return float(logits[token]) - top - float(np.log(np.exp(logits - top).sum()))
 
     def forget_cache(self) -> None:
         """Drop the KV cache: the next request reads its whole prompt (a cold start, for benchmarks)."""
@@ -327,6 +343,7 @@ class _Counts:
         self.prompt_seconds = 0.0
         self.first: float | None = None
         self.last: float | None = None
+        self.logprob_sum: float | None = None
 
     def final(self, backend: LlamaChatBackend, finish: FinishReason, started: float, now: float, *,
               tail: str = "") -> Chunk:
@@ -338,5 +355,7 @@ class _Counts:
             time_to_first_token_s=None if self.first is None else self.first - started,
             prompt_seconds=self.prompt_seconds,
             generation_seconds=0.0 if self.first is None or self.last is None else self.last - self.first,
-            finish_reason=finish)
+            finish_reason=finish,
+            mean_logprob=None if self.logprob_sum is None or not self.completion
+            else self.logprob_sum / self.completion)
         return Chunk(tail, 0, now - started, finish_reason=finish, stats=stats)

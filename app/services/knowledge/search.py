@@ -67,9 +67,13 @@ class CourseSearcher:
         weights: list[float] = []
         similarity: dict[int, float] = {}
         own_best: float | None = None  # the question's own closest chunk
+        own_vector: tuple[float, ...] | None = None
         for text, weight in query.weighted():
             if mode in ("vector", "hybrid"):
-                found = self._vectors.search(self._embed(text), CANDIDATES)
+                vector = self._embed(text)
+                if text == (query.original or query.question) and own_vector is None:  # the learner's own words
+                    own_vector = tuple(float(x) for x in vector)
+                found = self._vectors.search(vector, CANDIDATES)
                 for label, sim in found:
                     similarity[label] = max(sim, similarity.get(label, -1.0))
                 if found and text == query.question:
@@ -99,7 +103,7 @@ class CourseSearcher:
             if len(hits) == k:
                 break
         covered = True if mode == "lexical" else is_covered(best, policy)
-        return SearchResult(hits, best, covered)
+        return SearchResult(hits, best, covered, own_vector)
 
     def close(self) -> None:
         self._store.close()

@@ -131,10 +131,41 @@ def _v3_backend_names(conn: Connection) -> None:
     conn.exec_driver_sql("UPDATE installed_models SET backend = 'llama.cpp' WHERE backend = 'llama_cpp'")
 
 
+def _v4_answer_ledger(conn: Connection) -> None:
+    # The savings ledger (app.services.storage.ledger): one row per tutor answer. "where" is an SQL
+    # keyword, so that field is stored as `location`.
+    conn.exec_driver_sql("""
+        CREATE TABLE answer_ledger (
+            id INTEGER NOT NULL PRIMARY KEY,
+            at DATETIME NOT NULL,
+            course_id VARCHAR NOT NULL,
+            question_kind VARCHAR NOT NULL,
+            route VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            reason_code VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            location VARCHAR NOT NULL,
+            tokens_in INTEGER NOT NULL,
+            tokens_out INTEGER NOT NULL,
+            ttft_s FLOAT,
+            total_s FLOAT NOT NULL,
+            cost_usd FLOAT NOT NULL,
+            cost_if_cloud_usd FLOAT,
+            fell_back BOOLEAN NOT NULL,
+            fallback_reason VARCHAR,
+            quality VARCHAR,
+            cloud_probability FLOAT,
+            local_attempt_s FLOAT,
+            source VARCHAR NOT NULL
+        )""")
+    conn.exec_driver_sql("CREATE INDEX ix_answer_ledger_at ON answer_ledger (at)")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_installed_models,  # 0 -> 1
     _v2_lesson_progress,   # 1 -> 2
     _v3_backend_names,     # 2 -> 3
+    _v4_answer_ledger,     # 3 -> 4
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -232,3 +232,18 @@ def test_min_tokens_forbids_ending_early(smol):
     assert held.stats.completion_tokens >= 30
     with pytest.raises(ValueError, match="min_tokens"):
         replace(short, min_tokens=61)
+
+
+def test_logprobs_give_a_mean_confidence_that_tracks_how_sure_the_model_is(smol):
+    """The router's confidence: greedy tokens of an easy continuation are likelier than those of a
+    sampled, hot answer; without `logprobs` nothing is computed."""
+    sure = collect(smol.stream(ask("Count: one, two, three, four,", max_tokens=12, logprobs=True)))[1].stats
+    hot = Sampling(temperature=2.5, top_k=0, top_p=1.0, min_p=0.0, seed=7, repeat_penalty=1.0)
+    wild = collect(smol.stream(ask("Count: one, two, three, four,", max_tokens=12, logprobs=True,
+                                   sampling=hot)))[1].stats
+    plain = collect(smol.stream(ask("Count: one, two, three, four,", max_tokens=12)))[1].stats
+    assert sure is not None and wild is not None and plain is not None
+    assert sure.mean_logprob is not None and wild.mean_logprob is not None
+    assert sure.mean_logprob <= 0 and wild.mean_logprob <= 0
+    assert sure.mean_logprob > wild.mean_logprob
+    assert plain.mean_logprob is None

@@ -1,0 +1,1 @@
+"""The router's trained parts: the needs-cloud classifier (classifier.py) and threshold calibration."""
