@@ -335,15 +335,17 @@ class AppServices:
         return pick_course(self, wanted)
 
     def tutor(self, course_id: str, *, engine: ChatEngine, answer_tokens: int = 512,
-              searcher: Any = None, recipe: PromptRecipe | None = None, router: Any = None) -> TutorSession:
+              searcher: Any = None, recipe: PromptRecipe | None = None, router: Any = None,
+              with_progress: bool = True) -> TutorSession:
         """A tutoring session over an indexed course, answering with `engine` (a loaded model, the host, …);
         `recipe` is the prompt and decoding (the current one unless the eval asks for another). With a
-        `router` (`chat_router(engine)`), questions are routed between the device and the cloud."""
+        `router` (`chat_router(engine)`), questions are routed between the device and the cloud; the learner's
+        lesson progress feeds the "not studied yet" rule unless `with_progress` is off (the eval)."""
         course = self.library.get(course_id)
         return TutorSession(course_title=course.title, searcher=searcher or self.searcher(course_id),
                             engine=engine, answer_tokens=answer_tokens, recipe=recipe or DEFAULT_RECIPE,
                             course_language=course.language, router=router, course_id=course_id,
-                            studied=lambda: set(self.progress.states(course_id)))
+                            studied=(lambda: set(self.progress.states(course_id))) if with_progress else None)
 
     # -- hybrid local/cloud answers -------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -97,8 +97,6 @@ def _priced_like(prices: PriceTable, ref: ModelRef, price_as: str) -> PriceTable
     if price is None:
         raise LanternError(_("The price table has no model {ref}.").format(ref=price_as),
                            hint=_("Pick one from resources/pricing/cloud_models.toml for --price-as."))
-    from dataclasses import replace
-
     return PriceTable([*prices, replace(price, provider=ref.provider, model=ref.model)])
 
 
@@ -124,8 +122,6 @@ class RoutingEval:
         setup.api_key = lambda _provider: self.cloud.api_key
         setup.prices = _priced_like(setup.prices, self.ref, self.cloud.price_as)
         reference = parse_model_ref(self.cloud.price_as)
-        from dataclasses import replace
-
         setup.roles = replace(setup.roles, tier=replace(setup.roles.tier, reference=reference))
         engine = open_cloud_engine(setup.endpoint(self.ref), gate=services.gate, timeouts=CloudTimeouts())
         self._cloud_engine = engine
@@ -157,9 +153,10 @@ class RoutingEval:
             for n, query in enumerate(queries, start=1):
                 if query.course not in searchers:
                     searchers[query.course] = services.searcher(query.course)
+                # Sessions are not closed: the searchers they share are, once, below.
                 tutor = services.tutor(query.course, engine=local, answer_tokens=self.answer_tokens,
-                                       searcher=_KeepOpen(searchers[query.course]), router=router)
-                tutor._studied = None  # an eval learner has no progress: "not studied yet" never applies
+                                       searcher=searchers[query.course], router=router,
+                                       with_progress=False)  # an eval learner has studied nothing yet
                 timed.last = None
                 answer: Answer | None = None
                 began = time.perf_counter()
@@ -186,19 +183,6 @@ class RoutingEval:
             local.close()
         run.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
         return run
-
-
-class _KeepOpen:
-    """A searcher shared by the per-query sessions: closing a session must not close it."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        return self._inner.search(*args, **kwargs)
-
-    def close(self) -> None:
-        return None
 
 
 class _TimedDecide:

@@ -28,7 +28,18 @@ from typing import Any
 
 from app.core.answer_check import AnswerVerdict, repeats_itself
 from app.core.circuit import CircuitBreaker
-from app.core.errors import CloudModelError, CloudRateLimited, CloudServerError, LanternError, OfflineModeEnabled
+from app.core.errors import (
+    CloudAuthFailed,
+    CloudContextTooLong,
+    CloudModelError,
+    CloudNotConfigured,
+    CloudRateLimited,
+    CloudServerError,
+    CloudTimeout,
+    CloudUnreachable,
+    LanternError,
+    OfflineModeEnabled,
+)
 from app.core.i18n import _
 from app.core.inference import (
     CancelToken,
@@ -399,10 +410,15 @@ def _where(ref: ModelRef) -> Where:
     return "cloud" if ref.is_cloud else "on-device"
 
 
+_CLOUD_CODES: tuple[tuple[type[CloudModelError], str], ...] = (
+    (CloudAuthFailed, "bad_key"), (CloudRateLimited, "rate_limited"), (CloudServerError, "server_error"),
+    (CloudUnreachable, "unreachable"), (CloudTimeout, "timeout"), (CloudContextTooLong, "context_too_long"),
+    (CloudNotConfigured, "not_configured"))
+
+
 def _cloud_code(exc: CloudModelError) -> str:
-    return {"CloudAuthFailed": "bad_key", "CloudRateLimited": "rate_limited", "CloudServerError": "server_error",
-            "CloudUnreachable": "unreachable", "CloudTimeout": "timeout", "CloudContextTooLong": "context_too_long",
-            "CloudNotConfigured": "not_configured"}.get(type(exc).__name__, "cloud_error")
+    """The ledger's stable code for a cloud failure (its class, not its message)."""
+    return next((code for cls, code in _CLOUD_CODES if isinstance(exc, cls)), "cloud_error")
 
 
 def _problem_phrase(code: str, reason: str) -> str:

@@ -120,7 +120,8 @@ def test_a_slow_first_token_times_out_on_our_clock(engine, fault_proxy):
     chunks, error = drain(engine)
     took = time.perf_counter() - began
     assert isinstance(error, CloudTimeout) and error.debug_context["phase"] == "first_token"
-    assert 1.0 <= took < 1.0 + 1.5
+    # Our 1 s deadline ended it, not the server's first token at 6 s (the margin absorbs a loaded box).
+    assert 1.0 <= took < 6.0
     assert chunks == [] and "testcloud" in error.user_message and error.hint
     engine.close()
 
