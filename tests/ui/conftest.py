@@ -20,9 +20,11 @@ def no_leaked_windows(qapp):
     yield
     qapp.processEvents()
     leaked = [w for w in qapp.topLevelWidgets() if w.isVisible() and id(w) not in before]
+    # A message box's text says what went wrong (an error dialog is the usual leak): show it.
+    said = [f"{w!r}: {w.text()!r}" if hasattr(w, "text") else repr(w) for w in leaked]
     for w in leaked:
         w.close()
-    assert not leaked, f"test left windows open: {leaked}"
+    assert not leaked, f"test left windows open: {said}"
 
 
 @pytest.fixture(autouse=True)

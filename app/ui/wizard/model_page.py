@@ -159,8 +159,10 @@ class ModelPage(QWizardPage):
         self.reason.setText(tr("Finding the models that suit this machine…"))
         self._rec_seq += 1
         seq = self._rec_seq
+        # On the db worker: it reads measured speeds from the database, which `find_installed` may be
+        # creating and migrating at this moment (a second connection then waited on the lock and failed).
         self._run(lambda: ctx.services.recommend(intent=intent),
-                  lambda rec: self._show(rec) if seq == self._rec_seq else None)
+                  lambda rec: self._show(rec) if seq == self._rec_seq else None, executor=ctx.db)
 
     def _show(self, rec: Recommendation) -> None:
         self.rec = rec

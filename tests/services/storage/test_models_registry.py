@@ -211,6 +211,28 @@ def test_pragmas_and_schema_version(db_file):
     open_database(db_file).dispose()  # opening an up-to-date database again changes nothing
 
 
+def test_a_fresh_database_locked_by_another_connection_is_waited_for(db_file):
+    # Turning a new database to WAL fails at once while another connection holds a lock (SQLite does
+    # not call the busy handler there): the wizard's two workers opening a fresh database together hit it.
+    db_file.parent.mkdir(parents=True)
+    other = sqlite3.connect(db_file, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE held (x)")
+    release = threading.Timer(0.3, lambda: other.execute("ROLLBACK"))
+    release.start()
+    try:
+        engine = open_database(db_file)
+    finally:
+        release.join()
+        other.close()
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION
+    finally:
+        engine.dispose()
+
+
 def test_migrated_schema_matches_the_orm_table(db_file):
     engine = open_database(db_file)
     try:
