@@ -106,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         if answer["route"] is None or answer["route"]["where"] != "on-device" or stats["answers"] != 1:
             raise SmokeFailure(f"the frozen app's answer was not routed and recorded: {answer['route']}, {stats}")
 
+        # The learning record in the bundle: the tutor turn above was kept, a note goes in and comes out.
+        frozen(exe, "notes", "add", "python-from-zero/05-loops#while", "smoke-test note", env=env)
+        notes = json.loads(frozen(exe, "notes", "list", "--json", env=env).stdout)
+        sync = json.loads(frozen(exe, "sync", "status", "--json", env=env).stdout)
+        if [n["text"] for n in notes] != ["smoke-test note"] or sync["signed_in"] or sync["pending"] != 3:
+            raise SmokeFailure(f"the frozen app's learning record is not what was written: {notes}, {sync}")
+
         AppState(setup_done=True).save(resolve_paths(environ=env).config_file.parent)  # time the window, not the wizard
         shown = [first_window_ms(exe, env) for _ in range(args.runs)]
 

@@ -66,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list[Any]:
     """Command groups that live in their own module; each has register(sub, models_sub=...) and HANDLERS."""
-    from app.cli import auth, bench, courses, models, roles, router, stats
+    from app.cli import auth, bench, courses, models, notes, roles, router, stats, sync
 
-    return [models, roles, auth, bench, courses, router, stats]
+    return [models, roles, auth, bench, courses, router, stats, sync, notes]
 
 
 def open_services(args: argparse.Namespace) -> Any:

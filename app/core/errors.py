@@ -201,3 +201,42 @@ class CloudContextTooLong(CloudModelError):
 
 class CloudRequestRejected(CloudModelError):
     """The provider rejected the request for another reason (400/404/422: unknown model, bad parameter)."""
+
+
+# -- progress sync (app.services.sync.client translates every HTTP and server error into one of these) --
+
+class SyncError(ConnectionError, LanternError):
+    """Sync with the sync server did not happen. Nothing local is lost: pending changes stay pending."""
+
+    __str__ = LanternError.__str__  # not OSError's
+
+    def __init__(self, user_message: str, *, hint: str | None = None, debug_context: dict[str, Any] | None = None,
+                 code: str | None = None, retry_after_s: float | None = None) -> None:
+        LanternError.__init__(self, user_message, hint=hint, debug_context=debug_context)
+        self.code = code  # the server's error code (app.services.sync.protocol), when it sent one
+        self.retry_after_s = retry_after_s
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__init__") is LanternError.__init__:  # LanternError's hook gave it the plain one
+            cls.__init__ = SyncError.__init__  # type: ignore[method-assign]
+
+
+class SyncNotSignedIn(SyncError):
+    """No account on this device (or its sign-in ended): `lantern sync login`."""
+
+
+class SyncAuthFailed(SyncError):
+    """The server refused the password or this device's token (expired, revoked, signed out)."""
+
+
+class SyncUnreachable(SyncError):
+    """No connection to the sync server, a timeout, or a server failure (5xx): worth retrying later."""
+
+
+class SyncRefused(SyncError):
+    """The server refused the request (protocol version, rate limit, invalid data, account exists)."""
+
+
+class SyncServerInvalid(ValueError, LanternError):
+    """A sync server address that cannot be used (not a URL, or plain http to another machine)."""

@@ -180,7 +180,9 @@ class AppServices:
     catalog = property(lambda self: self.get("catalog"))
     performance_table = property(lambda self: self.get("performance_table"))
     registry = property(lambda self: self.get("registry"))
-    progress = property(lambda self: self.get("progress"))
+    record = property(lambda self: self.get("record"))
+    sync = property(lambda self: self.get("sync"))
+    sync_scheduler = property(lambda self: self.get("sync_scheduler"))
     ledger = property(lambda self: self.get("ledger"))
     secrets = property(lambda self: self.get("secrets"))
     hub = property(lambda self: self.get("hub"))
@@ -345,7 +347,22 @@ class AppServices:
         return TutorSession(course_title=course.title, searcher=searcher or self.searcher(course_id),
                             engine=engine, answer_tokens=answer_tokens, recipe=recipe or DEFAULT_RECIPE,
                             course_language=course.language, router=router, course_id=course_id,
-                            studied=(lambda: set(self.progress.states(course_id))) if with_progress else None)
+                            studied=(lambda: set(self.record.states(course_id))) if with_progress else None,
+                            on_answer=(lambda q, a: self.keep_tutor_turn(course_id, q, a)) if with_progress else None)
+
+    def keep_tutor_turn(self, course_id: str, question: str, answer: Any) -> None:
+        """The turn into the learning record (and so onto the learner's other devices): the question, the
+        answer, what it cited and who answered. The eval's sessions keep nothing."""
+        if answer.route is not None:
+            answered_by = answer.route.model
+        elif answer.model_id:
+            answered_by = f"local:{answer.model_id}"
+        else:
+            answered_by = "lantern"  # the "not in this course" reply, written from the search alone
+        citations = [{"n": c.number, "lesson_id": c.chunk.lesson_id, "anchor": c.chunk.anchor, "inline": c.inline}
+                     for c in answer.citations]
+        self.record.add_tutor_turn(course_id, question=question, answer=answer.text, citations=citations,
+                                   answered_by=answered_by)
 
     # -- hybrid local/cloud answers -------------------------------------------------------------------
 

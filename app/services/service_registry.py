@@ -51,10 +51,10 @@ def _registry(s: AppServices) -> Any:
     return ModelRegistry(s.paths.database_file)
 
 
-def _progress(s: AppServices) -> Any:
-    from app.services.storage.progress import ProgressStore
+def _record(s: AppServices) -> Any:
+    from app.services.storage.learning_record import LearningRecord
 
-    return ProgressStore(s.paths.database_file)
+    return LearningRecord(s.paths.database_file)
 
 
 def _ledger(s: AppServices) -> Any:
@@ -110,6 +110,18 @@ def _host(_s: AppServices) -> Any:
     return ModelHost()
 
 
+def _sync(s: AppServices) -> Any:
+    from app.services.sync.client import SyncClient
+
+    return SyncClient(s.get("record"), gate=s.gate, secrets=s.get("secrets"))
+
+
+def _sync_scheduler(s: AppServices) -> Any:
+    from app.services.sync.scheduler import SyncScheduler
+
+    return SyncScheduler(s.get("sync"), offline=lambda: s.gate.offline)  # the GUI starts it
+
+
 def _close(obj: Any) -> None:
     obj.close()
 
@@ -118,7 +130,7 @@ SERVICES: dict[str, ServiceSpec] = {
     "catalog": _spec(_catalog),
     "performance_table": _spec(_performance_table),
     "registry": _spec(_registry, close=_close),  # one per database file, shared by every user of it
-    "progress": _spec(_progress, close=_close),
+    "record": _spec(_record, close=_close),  # the learning record: progress, notes, bookmarks, the conversation
     "ledger": _spec(_ledger, close=_close),
     "secrets": _spec(_secrets, reads=["allow_plaintext_secrets"]),
     "hub": _spec(_hub, needs=["secrets"]),
@@ -130,4 +142,6 @@ SERVICES: dict[str, ServiceSpec] = {
     "embedder": _spec(_embedder, reads=["embedding_model", "n_threads"], needs=["registry", "catalog"],
                       close=lambda pair: pair[0].close()),
     "host": _spec(_host, close=_close),
+    "sync": _spec(_sync, needs=["record", "secrets"]),
+    "sync_scheduler": _spec(_sync_scheduler, needs=["sync"], close=lambda sched: sched.stop()),
 }

@@ -109,9 +109,9 @@ class AppContext:
     # -- database worker ---------------------------------------------------------------------------
 
     @property
-    def progress(self) -> Any:
-        """Lesson progress; call only on the db worker."""
-        return self.services.progress
+    def record(self) -> Any:
+        """The learning record (progress, notes, bookmarks); call only on the db worker."""
+        return self.services.record
 
     def installed_models(self) -> list[InstalledModel]:
         """Call on the db worker."""

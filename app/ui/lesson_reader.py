@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import PurePosixPath
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QTextBlock, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -156,6 +156,16 @@ class LessonReaderView(Retranslatable, QWidget):
         self.browser.setExtraSelections([highlight])
         self._highlight_timer.start()
         return True
+
+    def current_section(self) -> str | None:
+        """The anchor of the section being read (the last heading at or above the top of the view), or None
+        at the lesson's start: a note written now is filed under it."""
+        top = self.browser.cursorForPosition(QPoint(0, 0)).position()
+        above = sorted((position, anchor) for anchor, position in self._anchor_blocks.items() if position <= top)
+        first = min(self._anchor_blocks.values(), default=None)
+        if not above or above[-1][0] == first:
+            return None
+        return above[-1][1]
 
     def section_anchors(self) -> set[str]:
         """The anchors the shown lesson's document holds (what ``scroll_to_section`` accepts)."""

@@ -1,8 +1,10 @@
 """The main window: courses on the left, the lesson in the middle, the tutor on the right.
 
-The toolbar picks the model and holds the offline toggle; the status bar shows the device and the
-memory in use. All service work goes through the op helper: course files and progress on the
-database worker, model loads on the model's worker; the window only ever shows results.
+The toolbar picks the model and holds the offline toggle; the status bar shows the device, the
+memory in use and how sync stands. Under the lesson sit its notes. All service work goes through
+the op helper: course files, progress and notes on the database worker, model loads on the model's
+worker; the window only ever shows results. Background sync (app.ui.window_sync) starts with the
+window and stops when it closes.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from app.ui.chat_panel import ChatPanel
 from app.ui.course_sidebar import CourseSidebar
 from app.ui.i18n import Retranslatable, tr
 from app.ui.lesson_reader import LessonReaderView
+from app.ui.notes_panel import LessonNotesPanel
 from app.ui.op import Op
 from app.ui.status_widgets import MemoryLabel, ModelPicker, OfflineToggle, device_summary
 from app.ui.tutor_controller import TutorController
+from app.ui.window_sync import WindowSync
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +54,16 @@ class MainWindow(Retranslatable, QMainWindow):
 
         self.sidebar = CourseSidebar(self)
         self.reader = LessonReaderView(self)
+        self.notes = LessonNotesPanel(ctx, section_of=self.reader.current_section, parent=self)
         self.chat = ChatPanel(self)
         self.tutor = TutorController(ctx, self.chat, self)
+        lesson_column = QSplitter(Qt.Orientation.Vertical, self)
+        lesson_column.addWidget(self.reader)
+        lesson_column.addWidget(self.notes)
+        lesson_column.setSizes([520, 280])
+        lesson_column.setChildrenCollapsible(True)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        for widget in (self.sidebar, self.reader, self.chat):
+        for widget in (self.sidebar, lesson_column, self.chat):
             splitter.addWidget(widget)
         splitter.setSizes([240, 560, 480])
         splitter.setChildrenCollapsible(False)
@@ -63,6 +73,9 @@ class MainWindow(Retranslatable, QMainWindow):
         self.reader.done_toggled.connect(self._mark_done)
         self.reader.lesson_link.connect(self.open_lesson_at)
         self.chat.citation_clicked.connect(self.open_lesson_at)
+        self.notes.section_requested.connect(self.reader.scroll_to_section)
+        self.sync = WindowSync(self)
+        self.sync_bridge, self.sync_indicator = self.sync.bridge, self.sync.indicator
         # No model switch while an answer streams from the current one.
         self.tutor.stream_started.connect(lambda: self.model_picker.combo.setEnabled(False))
         self.tutor.stream_ended.connect(lambda: self.model_picker.set_loading(False))
@@ -142,6 +155,7 @@ class MainWindow(Retranslatable, QMainWindow):
         self.offline_label = QLabel("", self)
         self.memory_label = MemoryLabel(self)
         status.addWidget(self.device_label, 1)
+        status.addPermanentWidget(self.sync_indicator)
         status.addPermanentWidget(self.offline_label)
         status.addPermanentWidget(self.memory_label)
 
@@ -152,10 +166,13 @@ class MainWindow(Retranslatable, QMainWindow):
         self.refresh_courses()
         self.refresh_models(load=True)
         def probed(profile: Any) -> None:
+            if self._closing:
+                return  # the probe outlived the window (its widgets may be gone)
             self._profile = profile
             self.device_label.setText(device_summary(profile))
 
         Op(self, self.ctx.services.profile).success(probed).run()
+        self.sync_bridge.attach()  # rounds run only while signed in and online: the scheduler decides
         if not self.ctx.state.setup_done or self.ctx.state.pending_pulls:
             self.open_wizard()  # first run, or a download the assistant started is waiting to resume
 
@@ -168,7 +185,7 @@ class MainWindow(Retranslatable, QMainWindow):
 
         def load() -> tuple[list[Course], dict[str, dict[str, str]]]:
             courses = [ctx.services.library.load(c.id) for c in ctx.services.library.list()]
-            return courses, {c.id: ctx.progress.states(c.id) for c in courses}
+            return courses, {c.id: ctx.record.states(c.id) for c in courses}
 
         def show(result: tuple[list[Course], dict[str, dict[str, str]]]) -> None:
             courses, states = result
@@ -239,6 +256,7 @@ class MainWindow(Retranslatable, QMainWindow):
         if course is None or lesson is None:
             return
         self.reader.show_lesson(course, lesson, done=self.sidebar.lesson_state(course_id, lesson_id) == "done")
+        self.notes.show_lesson(course_id, lesson_id)
         self.tutor.set_course(course_id)
         self.chat.set_course_title(course.title)
         self.ctx.state.course_id, self.ctx.state.lesson_id = course_id, lesson_id
@@ -260,7 +278,7 @@ class MainWindow(Retranslatable, QMainWindow):
 
     def _store_progress(self, course_id: str, lesson_id: str, state: str, *, downgrade: bool = False) -> None:
         def store() -> str:
-            return self.ctx.progress.mark(course_id, lesson_id, state, downgrade=downgrade)
+            return self.ctx.record.mark(course_id, lesson_id, state, downgrade=downgrade)
 
         Op(self, store).success(lambda stored: self.sidebar.set_lesson_state(course_id, lesson_id, stored)).run(
             executor=self.ctx.db)
@@ -316,6 +334,7 @@ class MainWindow(Retranslatable, QMainWindow):
 
     def _settings_changed(self, settings: LanternSettings) -> None:
         self.apply_offline(settings.offline)
+        self.sync_bridge.settings_changed(settings)  # offline mode on or off: the scheduler looks again
         app = QApplication.instance()
         if isinstance(app, QApplication):
             from app.ui.i18n import install_language
@@ -327,13 +346,20 @@ class MainWindow(Retranslatable, QMainWindow):
             self.reader.set_dark(dark)
             self.chat.dark = dark
 
-    def open_settings(self) -> None:
+    def open_settings(self, page: str | None = None) -> None:
+        """The settings dialog; `page="account"` opens it on Settings → Account."""
+        from app.ui.account_page import AccountPage
         from app.ui.settings_dialog import SettingsDialog
 
         embedders = [m.id for m in self.all_models if is_embedding_model(m, self.ctx.services.catalog)]
+        account = AccountPage(self.ctx, self.sync_bridge)
+        account.resolve_requested.connect(self.sync.open_conflicts)
         dialog = SettingsDialog(self.ctx.settings, chat_models=[m.id for m in self.chat_models],
-                                embedding_models=embedders, parent=self)
+                                embedding_models=embedders, extra_pages=[(tr("Account"), account)], parent=self)
         self.settings_dialog = dialog
+        self.account_page = account
+        if page == "account":
+            dialog.show_page(account)
 
         def accepted() -> None:
             old = self.ctx.settings
@@ -418,4 +444,5 @@ class MainWindow(Retranslatable, QMainWindow):
         self.tutor.shutdown(timeout_s)
         if self.wizard is not None:
             self.wizard.close()
+        self.sync_bridge.stop(timeout_s)  # the container's close would stop it too; no view after this
         self.ctx.shutdown(timeout=timeout_s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -283,7 +283,10 @@ def editor_for(name: str, field: FieldInfo, *, models: Mapping[str, list[str]],
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: LanternSettings, *, chat_models: list[str], embedding_models: list[str],
-                 tiers: Mapping[str, Tier] | None = None, parent: QWidget | None = None) -> None:
+                 tiers: Mapping[str, Tier] | None = None, extra_pages: Sequence[tuple[str, QWidget]] = (),
+                 parent: QWidget | None = None) -> None:
+        """`extra_pages` are (translated title, page) tabs added after the settings ones, for what is not a
+        settings field (the sync account, app/ui/account_page.py); they act on their own, not on OK."""
         super().__init__(parent)
         self.setWindowTitle(tr("Settings"))
         self._settings = settings
@@ -301,6 +304,8 @@ class SettingsDialog(QDialog):
         for title, names in GROUPS:
             index = self.tabs.addTab(self._build_page(title, names), tr(title).replace("&", "&&"))
             self._tab_of.update(dict.fromkeys(names, index))
+        for title, page in extra_pages:
+            self.tabs.addTab(page, title.replace("&", "&&"))
         self.general_error = QLabel()
         self.general_error.setStyleSheet(_ERROR_STYLE)
         self.general_error.setWordWrap(True)
@@ -324,6 +329,12 @@ class SettingsDialog(QDialog):
         self._load(settings)
         if isinstance(roles, RolesEditor):
             roles.set_tier(tier.value())
+
+    def show_page(self, page: QWidget) -> None:
+        """Bring one of the tabs (an extra page, say) to the front."""
+        index = self.tabs.indexOf(page)
+        if index >= 0:
+            self.tabs.setCurrentIndex(index)
 
     def _build_page(self, title: str, names: tuple[str, ...]) -> QWidget:
         page = QWidget()

@@ -10,6 +10,7 @@ address when offline mode is off — so the guard is looking at the right thing.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 
@@ -76,7 +77,8 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_env, guard, no_pip, capsys):
+def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_env, guard, no_pip, capsys,
+                                                             monkeypatch):
     course_dir = tmp_path / "my-notes"
     course_dir.mkdir()
     (course_dir / "loops.md").write_text("# Loops\n\nA `for` loop repeats a block for each item.\n", encoding="utf-8")
@@ -117,7 +119,13 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
         (("router", "train", "--out", str(tmp_path / "router")), 1, False),    # no embedding model
         (("eval", "routing", "--cloud-url", OUTSIDE + "/v1", "--cloud-model", "m", "--limit", "2"), 1, False),
         (("courses", "rm", "my-notes"), 0, False),
+        (("sync", "status"), 0, False),
+        (("sync", "register", "--server", "https://sync.example.org", "--user", "ana", "--password-stdin"), 1, True),
+        (("sync", "login", "--server", "https://sync.example.org", "--user", "ana", "--password-stdin"), 1, True),
+        (("notes", "add", "my-notes/loops#loops", "for repeats"), 0, False),
+        (("notes", "list", "--json"), 0, False),
     ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a password that is never read\n"))
     problems = []
     for argv, want, refusal in steps:
         code, out, err = run_cli(capsys, *argv)
@@ -142,9 +150,34 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
     assert run_cli(capsys, "models", "rm", installed[0]["id"])[0] == 0
     assert guard.attempts == []
 
+    # Notes are local; with an account on a server elsewhere, syncing is refused as offline.
+    code, out, _ = run_cli(capsys, "notes", "list", "--json")
+    note_id = json.loads(out)[0]["id"]
+    assert run_cli(capsys, "notes", "edit", note_id, "for repeats a block")[0] == 0
+    assert run_cli(capsys, "notes", "resolve", note_id, "--text", "for repeats a block per item")[0] == 0
+    assert run_cli(capsys, "notes", "rm", note_id)[0] == 0
+    from app.services.paths import resolve_paths
+    from app.services.storage.learning_record import LearningRecord
+
+    record = LearningRecord(resolve_paths().database_file)
+    for name, value in (("server", "https://sync.example.org"), ("user", "ana"), ("device_name", "laptop"),
+                        ("device_id", "4b9b2f4e-0000-4000-8000-000000000001")):
+        record.set_meta(f"sync.{name}", value)
+    record.close()
+    for argv in (("sync", "now"), ("sync", "now", "--json"), ("sync", "devices")):
+        code, _out, err = run_cli(capsys, *argv)
+        assert code == 1 and OFFLINE in err and "Hint:" in err, (argv, err)
+    code, out, _ = run_cli(capsys, "sync", "status", "--json")
+    assert code == 0 and json.loads(out)["offline_mode"] and json.loads(out)["pending"] == 5
+    assert run_cli(capsys, "sync", "logout")[0] == 0
+    assert guard.attempts == []
+
     # Every command the parser knows was run above (a new command joins the sweep, or says why not).
     covered = {" ".join(argv[:2]) if argv[0] in {"models", "courses", "auth", "eval", "router"} else argv[0]
                for argv, _, _ in steps} | {"models rm"}
+    covered = {c for c in covered if c not in {"sync", "notes"}} | {
+        " ".join(argv[:2]) for argv, _, _ in steps if argv[0] in {"sync", "notes"}} | {
+        "notes edit", "notes resolve", "notes rm", "sync now", "sync devices", "sync logout"}
     assert command_names(build_parser()) - NO_NETWORK_BY_DESIGN <= covered, (
         command_names(build_parser()) - NO_NETWORK_BY_DESIGN - covered)
 

@@ -18,7 +18,7 @@ CLOUD = "services/inference/"
 # module -> where importing it is allowed (paths relative to app/, a trailing "/" is a folder)
 NETWORK_MODULES: dict[str, tuple[str, ...]] = {
     # downloads and the cloud engine: exception, timeout and response types only (see CLIENT_CALLS)
-    "httpx2": (GATE, DOWNLOADS, CLOUD + "cloud_backend.py", CLOUD + "cloud_errors.py"),
+    "httpx2": (GATE, DOWNLOADS, CLOUD + "cloud_backend.py", CLOUD + "cloud_errors.py", "services/sync/client.py"),
     "httpx": (GATE,),
     "huggingface_hub": (GATE, DOWNLOADS + "hub.py"),
     # cloud_abort shuts down the socket of a request being cancelled (SHUT_RDWR); it opens none.

@@ -241,6 +241,40 @@ def dashboard_shot(app, out: Path) -> None:
     ctx.shutdown()
 
 
+def note_conflict_shot(app, out: Path) -> None:
+    """The Resolve view over a real conflict: one note edited on two devices' learning records, exchanged
+    the way a sync round applies pages (the client's own `apply_remote`)."""
+    from app.core.sync.records import LessonRef
+    from app.services.settings_store import load_settings, paths_for
+    from app.services.storage.learning_record import LearningRecord
+    from app.ui.app_context import AppContext
+    from app.ui.note_conflicts import NoteConflictsDialog
+
+    home = Path(os.environ["LANTERN_HOME"])
+    laptop = LearningRecord(paths_for(load_settings()).ensure().database_file)
+    phone = LearningRecord(home / "phone" / "lantern.sqlite3")
+    note = laptop.add_note(LessonRef("python-from-zero", "05-loops", "while"),
+                           "while repeats its block as long as the condition is true.")
+    phone.apply_remote([*laptop.events(), *laptop.changes()], cursor_name="shot", cursor=1)
+    laptop.edit_note(note.id, "while repeats its block as long as the condition is true; "
+                              "a for loop walks over the items of a sequence.")
+    phone.edit_note(note.id, "while: check the condition first, then run the block. Don't forget to "
+                             "change the variable, or it loops forever!")
+    laptop.apply_remote([*phone.events(), *phone.changes()], cursor_name="shot", cursor=2)
+    laptop.close()
+    phone.close()
+    settings = load_settings()
+    ctx = AppContext(settings, paths_for(settings))
+    dialog = NoteConflictsDialog(ctx)
+    dialog.resize(900, 520)
+    dialog.show()
+    _wait(app, lambda: bool(dialog.cards), 10)
+    app.processEvents()
+    _save(dialog, out / "note-conflict.png")
+    dialog.close()
+    ctx.shutdown()
+
+
 def run_dashboard(out: Path = ROOT / "docs" / "images") -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -263,6 +297,9 @@ def run(out: Path) -> None:
         os.environ["LANTERN_HOME"] = home
         wizard_shots(app, out)
     fallback_answer_shot(app, out)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["LANTERN_HOME"] = home
+        note_conflict_shot(app, out)
     with tempfile.TemporaryDirectory() as home:
         os.environ["LANTERN_HOME"] = home
         dashboard_shot(app, out)

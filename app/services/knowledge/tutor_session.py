@@ -9,6 +9,7 @@ stable) and feeds the next retrieval query, which is how follow-ups find their s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from app.services.inference.router import ChatRouter, PreparedRequest, RouteInfo
 
 PASSAGES = 4  # enough to cover a follow-up's two topics; each costs ~200 tokens of a small model's window
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,13 @@ class TutorSession:
                  sampling: Sampling | None = None, passages: int = PASSAGES, coverage: CoveragePolicy | None = None,
                  recipe: PromptRecipe = DEFAULT_RECIPE, course_language: str | None = None,
                  router: ChatRouter | None = None, course_id: str = "",
-                 studied: Callable[[], Collection[str]] | None = None) -> None:
+                 studied: Callable[[], Collection[str]] | None = None,
+                 on_answer: Callable[[str, Answer], None] | None = None) -> None:
         self.course_title = course_title
         self.course_id = course_id
         self.router = router
         self._studied = studied
+        self._on_answer = on_answer  # the learning record keeps each finished turn (AppServices.tutor)
         self.course_language = course_language
         self.recipe = recipe
         self.history: list[Turn] = []
@@ -135,6 +140,15 @@ class TutorSession:
         return clean_translation(text, question=question, target_language=self.course_language)
 
     def ask(self, question: str, cancel: CancelToken | None = None) -> Iterator[TutorEvent]:
+        for event in self._ask(question, cancel):
+            if isinstance(event, Answer) and event.finish_reason != "cancelled" and self._on_answer is not None:
+                try:
+                    self._on_answer(question, event)
+                except Exception:  # keeping the turn must never cost the learner the answer itself
+                    log.exception("could not keep the tutor turn in the learning record")
+            yield event
+
+    def _ask(self, question: str, cancel: CancelToken | None = None) -> Iterator[TutorEvent]:
         language = question_language(question, self.course_language)
         self._question, self._language = question, language  # what the answer check judges against
         previous = [turn.user for turn in self.history]

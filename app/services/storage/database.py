@@ -162,11 +162,68 @@ def _v4_answer_ledger(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_answer_ledger_at ON answer_ledger (at)")
 
 
+def _v5_learning_record(conn: Connection) -> None:
+    # The learning record (app.services.storage.learning_record): append-only events and register
+    # changes that sync between devices; lesson_progress becomes a view derived from the events.
+    # `pushed` is 1 once the sync server has the record (pulled records arrive pushed).
+    conn.exec_driver_sql("""
+        CREATE TABLE sync_events (
+            id VARCHAR NOT NULL PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            hlc VARCHAR NOT NULL,
+            course_id VARCHAR NOT NULL,
+            lesson_id VARCHAR,
+            data VARCHAR NOT NULL,
+            pushed BOOLEAN NOT NULL
+        )""")
+    conn.exec_driver_sql("CREATE INDEX ix_sync_events_lesson ON sync_events (course_id, lesson_id)")
+    conn.exec_driver_sql("CREATE INDEX ix_sync_events_hlc ON sync_events (hlc)")
+    conn.exec_driver_sql("CREATE INDEX ix_sync_events_pushed ON sync_events (pushed)")
+    conn.exec_driver_sql("""
+        CREATE TABLE sync_changes (
+            id VARCHAR NOT NULL PRIMARY KEY,
+            entity VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            field VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            hlc VARCHAR NOT NULL,
+            base VARCHAR NOT NULL,
+            pushed BOOLEAN NOT NULL
+        )""")
+    conn.exec_driver_sql("CREATE INDEX ix_sync_changes_key ON sync_changes (entity, key)")
+    conn.exec_driver_sql("CREATE INDEX ix_sync_changes_hlc ON sync_changes (hlc)")
+    conn.exec_driver_sql("CREATE INDEX ix_sync_changes_pushed ON sync_changes (pushed)")
+    conn.exec_driver_sql("CREATE TABLE sync_meta (name VARCHAR NOT NULL PRIMARY KEY, value VARCHAR NOT NULL)")
+    # This device's clock node: random, made once, never leaves the record's timestamps.
+    import json
+    import os
+    import uuid as _uuid
+
+    node = os.urandom(8).hex()
+    conn.exec_driver_sql("INSERT INTO sync_meta (name, value) VALUES ('node', ?)", (node,))
+    # Progress kept before the learning record becomes its first events, so nothing is lost on upgrade.
+    rows = conn.exec_driver_sql("SELECT course_id, lesson_id, state, updated_at FROM lesson_progress").fetchall()
+    counter = 0
+    for course_id, lesson_id, state, updated_at in rows:
+        at = datetime.fromisoformat(str(updated_at)).replace(tzinfo=UTC)
+        ms = int(at.timestamp() * 1000)
+        for kind in ("lesson.opened", "lesson.done") if state == "done" else ("lesson.opened",):
+            rand = int.from_bytes(os.urandom(10), "big")  # a UUIDv7 (app.core.sync.ids, frozen here)
+            value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (rand & ((1 << 62) - 1))
+            hlc = f"{ms:016d}-{counter % 0x10000:04x}-{node}"
+            counter += 1
+            conn.exec_driver_sql(
+                "INSERT INTO sync_events (id, kind, hlc, course_id, lesson_id, data, pushed) "
+                "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (str(_uuid.UUID(int=value)), kind, hlc, course_id, lesson_id, json.dumps({})))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_installed_models,  # 0 -> 1
     _v2_lesson_progress,   # 1 -> 2
     _v3_backend_names,     # 2 -> 3
     _v4_answer_ledger,     # 3 -> 4
+    _v5_learning_record,   # 4 -> 5
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -178,14 +235,14 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEnt
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _switch_to_wal(cursor)
+        switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
 
 
-def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+def switch_to_wal(cursor: sqlite3.Cursor) -> None:
     """PRAGMA journal_mode = WAL, waiting for a lock like every other statement.
 
     Turning a new database to WAL needs an exclusive lock, and SQLite fails that at once with

@@ -61,3 +61,13 @@ def test_a_question_in_the_course_language_is_not_translated(services):
     retrieved, answer = ask(services, "tutor-4", "How do I read a file line by line?")
     assert retrieved.translated_query is None and found(retrieved)
     assert answer.quality is not None and "marker_only" not in answer.quality.codes
+
+
+def test_each_turn_is_kept_in_the_learning_record(services):
+    container, _engine = services
+    _retrieved, answer = ask(services, "tutor-4", "How do I read a file line by line?")
+    [turn] = container.record.conversation("python-from-zero")
+    assert turn.question == "How do I read a file line by line?" and turn.answer == answer.text
+    assert turn.answered_by == f"local:{answer.model_id}"
+    assert [c["lesson_id"] for c in turn.citations] == [c.chunk.lesson_id for c in answer.citations]
+    assert container.record.pending_count() == 1  # it syncs like any other event

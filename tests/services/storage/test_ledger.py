@@ -13,8 +13,8 @@ from app.core.ledger import LedgerEntry
 from app.services.paths import resolve_paths
 from app.services.storage import SCHEMA_VERSION, open_database
 from app.services.storage.database import MIGRATIONS
+from app.services.storage.learning_record import LearningRecord
 from app.services.storage.ledger import LedgerRow, LedgerStore
-from app.services.storage.progress import ProgressStore
 
 AT = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 
@@ -97,15 +97,15 @@ def test_migration_from_the_previous_version_keeps_other_tables(db_file):
     db_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{db_file}")
     with engine.begin() as conn:  # a database as the release before the ledger left it
-        for step in MIGRATIONS[:SCHEMA_VERSION - 1]:
+        for step in MIGRATIONS[:3]:
             step(conn)
-        conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        conn.exec_driver_sql("PRAGMA user_version = 3")
         conn.exec_driver_sql("INSERT INTO lesson_progress VALUES ('loops', '05-loops', 'done', '2025-03-01 10:00:00')")
     engine.dispose()
     with sqlite3.connect(db_file) as conn:
         assert "answer_ledger" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     ledger = LedgerStore(db_file)
-    progress = ProgressStore(db_file)
+    progress = LearningRecord(db_file)
     try:
         assert progress.states("loops") == {"05-loops": "done"}
         assert ledger.entries() == []
