@@ -33,7 +33,15 @@ from app.core.i18n import _
 from app.core.sync.hlc import ClockTooFarAhead, HybridClock, Timestamp
 from app.core.sync.ids import uuid7
 from app.core.sync.merge import FieldState, lesson_state, register_states
-from app.core.sync.records import LESSON_KINDS, NOTE_TEXT_MAX, Change, Event, LessonRef
+from app.core.sync.records import (
+    LESSON_KINDS,
+    NOTE_TEXT_MAX,
+    RECORD_BODY_MAX_BYTES,
+    Change,
+    Event,
+    LessonRef,
+    body_size,
+)
 from app.services.storage.database import Base, DatabaseStore, UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -361,9 +369,13 @@ class LearningRecord(DatabaseStore):
 
     def add_tutor_turn(self, course_id: str, *, question: str, answer: str, citations: Sequence[dict[str, Any]],
                        answered_by: str) -> Event:
-        """One question and its answer, with the passages cited and who answered (a model id, "cloud:…")."""
-        return self.record_event("tutor.turn", course_id, data={
-            "question": question, "answer": answer, "citations": list(citations), "answered_by": answered_by})
+        """One question and its answer, with the passages cited and who answered (a model id, "cloud:…").
+        A turn too big for one sync record keeps the start of its answer (marked `truncated`)."""
+        data: dict[str, Any] = {"question": question[:4000], "answer": answer, "citations": list(citations)[:50],
+                                "answered_by": answered_by}
+        while body_size({"course_id": course_id, "lesson_id": None, "data": data}) > RECORD_BODY_MAX_BYTES - 512:
+            data = {**data, "answer": data["answer"][: len(data["answer"]) * 3 // 4], "truncated": True}
+        return self.record_event("tutor.turn", course_id, data=data)
 
     def conversation(self, course_id: str) -> list[TutorTurn]:
         turns = []
@@ -378,6 +390,10 @@ class LearningRecord(DatabaseStore):
         """Append a fact: "tutor.turn", or one of LEARNING_EVENT_KINDS (quiz attempts, hints, reviews)."""
         if kind not in ("tutor.turn", *LEARNING_EVENT_KINDS):
             raise ValueError(f"unknown event kind {kind!r}")
+        body = {"course_id": course_id, "lesson_id": lesson_id, "data": data or {}}
+        if body_size(body) > RECORD_BODY_MAX_BYTES - 512:
+            # The sync server refuses a bigger record, and one refused record would hold up every later one.
+            raise ValueError(f"a {kind} event is at most {RECORD_BODY_MAX_BYTES // 1024} KiB")
         with self._session(write=True) as session:
             event = self._add_event(session, kind, course_id, lesson_id, dict(data or {}))
         self._changed()
@@ -421,6 +437,42 @@ class LearningRecord(DatabaseStore):
                 chunk = list(ids[start:start + 500])
                 session.execute(update(EventRow).where(EventRow.id.in_(chunk)).values(pushed=True))
                 session.execute(update(ChangeRow).where(ChangeRow.id.in_(chunk)).values(pushed=True))
+
+    def restamp_future(self, limit_ms: int) -> int:
+        """Give this device's unpushed records dated after `limit_ms` new timestamps from a sane clock.
+
+        A device whose clock was set days ahead stamped them so; the server refuses such records
+        (clock_ahead), and fixing the clock alone would not help, since they keep their dates. Nobody
+        else has seen them (they were never accepted), so they may be re-dated: in their order, after
+        everything else held here, and every base that names an old timestamp is rewritten to match.
+        Returns how many were re-dated."""
+        threshold = f"{limit_ms + 1:016d}"
+        with self._session(write=True) as session:
+            events = list(session.scalars(select(EventRow).where(EventRow.pushed.is_(False),
+                                                                 EventRow.hlc >= threshold)))
+            changes = list(session.scalars(select(ChangeRow).where(ChangeRow.pushed.is_(False),
+                                                                   ChangeRow.hlc >= threshold)))
+            if not events and not changes:
+                return 0
+            sane = [session.scalar(select(func.max(EventRow.hlc)).where(EventRow.hlc < threshold)),
+                    session.scalar(select(func.max(ChangeRow.hlc)).where(ChangeRow.hlc < threshold))]
+            newest = max((Timestamp.parse(h) for h in sane if h), default=None)
+            clock = HybridClock(self.node, last=newest and Timestamp(newest.wall_ms, newest.counter, self.node))
+            renamed: dict[str, str] = {}
+            rows: list[EventRow | ChangeRow] = [*events, *changes]
+            for row in sorted(rows, key=lambda r: r.hlc):
+                renamed[row.hlc] = row.hlc = str(clock.tick())
+            for crow in session.scalars(select(ChangeRow).where(ChangeRow.pushed.is_(False))):
+                base = json.loads(crow.base)
+                if any(b in renamed for b in base):
+                    crow.base = _dumps(sorted(renamed.get(b, b) for b in base))
+            self._clock = clock  # the old one had moved past the bad dates and cannot go back
+            touched = {(e.course_id, e.lesson_id) for e in events if e.kind in LESSON_KINDS and e.lesson_id}
+            session.flush()
+            for course_id, lesson_id in touched:
+                self._refresh_lesson(session, course_id, lesson_id)
+        log.warning("re-dated %d records stamped by a clock that was ahead", len(renamed))
+        return len(renamed)
 
     def mark_all_unpushed(self) -> None:
         """Every record counts as not on the server (signing in to another account sends them all)."""
@@ -487,7 +539,7 @@ def _set_meta(session: Session, name: str, value: str | None) -> None:
 def _check_note_text(text: str) -> str:
     if not text.strip():
         raise NoteInvalid(_("A note needs some text."), hint=_("To remove a note, delete it instead."))
-    if len(text) > NOTE_TEXT_MAX:
+    if len(text) > NOTE_TEXT_MAX or len(text.encode()) > RECORD_BODY_MAX_BYTES - 1024:  # one sync record
         raise NoteInvalid(_("This note is {n} characters long; a note holds at most {max}.").format(
             n=len(text), max=NOTE_TEXT_MAX), hint=_("Split it into several notes."))
     return text

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ from app.core.errors import (
     SyncUnreachable,
 )
 from app.core.i18n import _
+from app.core.sync.hlc import MAX_DRIFT_MS
 from app.core.sync.records import Change, Event, body_size, change_from_body, event_from_body
 from app.services.net import NetworkGate, is_loopback_url
 from app.services.storage.learning_record import LearningRecord
@@ -267,6 +269,12 @@ class SyncClient:
         try:
             return self._round_trip()
         except SyncRefused as err:
+            if err.code == p.E_CLOCK_AHEAD:
+                # Records dated by a clock that was ahead (now fixed, or the server would say so again):
+                # re-date them from this clock, then try once more.
+                if not self.record.restamp_future(int(time.time() * 1000) + MAX_DRIFT_MS):
+                    raise
+                return self._round_trip()
             if err.code != p.E_CURSOR_AHEAD:
                 raise
         # The server lost records (restored from an older backup): pull from its beginning and give it

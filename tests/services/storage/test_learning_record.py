@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
@@ -217,3 +218,16 @@ def test_migrated_schema_matches_the_orm_tables(tmp_path, row):
         assert indexes == {i.name: tuple(c.name for c in i.columns) for i in table.indexes}
     finally:
         engine.dispose()
+
+
+def test_nothing_too_big_for_one_sync_record_is_stored(record):
+    from app.core.sync.records import RECORD_BODY_MAX_BYTES
+
+    with pytest.raises(NoteInvalid):
+        record.add_note(REF, "😀" * 19_000)  # under the character limit, over a sync record's bytes
+    turn = record.add_tutor_turn("c", question="q?", answer="long answer " * 20_000, citations=[],
+                                 answered_by="local:m")
+    assert turn.data["truncated"] and turn.data["answer"].startswith("long answer")
+    assert len(json.dumps(turn.body()).encode()) <= RECORD_BODY_MAX_BYTES
+    with pytest.raises(ValueError):
+        record.record_event("quiz.attempt", "c", data={"blob": "x" * RECORD_BODY_MAX_BYTES})

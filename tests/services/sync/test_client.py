@@ -218,3 +218,26 @@ def test_a_server_restored_from_an_older_backup_gets_everything_back(tmp_path, d
         expected = ["before the backup", "laptop 0", "laptop 1", "laptop 2", "phone, after the backup"]
         assert sorted(n.text for n in laptop.record.notes()) == expected
         assert sorted(n.text for n in phone.record.notes()) == expected
+
+
+def test_records_dated_by_a_clock_that_was_days_ahead_are_re_dated_and_sync(server, devices, tmp_path):
+    import time as _time
+
+    from app.core.sync.hlc import MAX_DRIFT_MS
+    from app.services.storage.learning_record import LearningRecord
+
+    laptop, phone = pair(server, devices)
+    ahead = LearningRecord(laptop.services.paths.database_file,
+                           now_ms=lambda: int(_time.time() * 1000) + 3 * MAX_DRIFT_MS)  # the clock was 3 days ahead
+    note = ahead.add_note(REF, "written while the clock was wrong")
+    ahead.edit_note(note.id, "edited while the clock was wrong")
+    ahead.mark("python-basics", "05-loops", "done")
+    ahead.close()
+    report = laptop.client.sync_now()  # refused as clock_ahead, re-dated from this clock, sent again
+    assert report.pushed == 4 and laptop.record.pending_count() == 0
+    now_ms = int(_time.time() * 1000)
+    assert all(int(c.hlc[:16]) <= now_ms + 1000 for c in laptop.record.changes())
+    phone.client.sync_now()
+    [seen] = phone.record.notes()
+    assert seen.text == "edited while the clock was wrong" and not seen.in_conflict  # bases followed the new dates
+    assert phone.record.states("python-basics") == {"05-loops": "done"}
