@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.services.sync.client import SyncStatus
 from app.services.sync.scheduler import SyncView
+from app.ui import confirm
 from app.ui.app_context import AppContext
 from app.ui.error_dialog import show_error
 from app.ui.i18n import Retranslatable, tr
@@ -317,6 +318,10 @@ class AccountPage(Retranslatable, QWidget):
         item = self.devices.currentItem()
         device = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
         if device is None or device.current:
+            return
+        if not confirm.ask(self, tr("Revoke {name}?").format(name=device.name),
+                           tr("That device is signed out at once; its changes not yet synced wait on it until it "
+                              "signs in again."), tr("Revoke")):
             return
         services, device_id = self.ctx.services, device.device_id
         self._run(lambda: services.sync.revoke_device(device_id), lambda _none: self.load_devices())

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.sync.records import LessonRef
 from app.services.storage.learning_record import Note
+from app.ui import confirm
 from app.ui.app_context import AppContext
 from app.ui.i18n import Retranslatable, tr
 from app.ui.op import Op
@@ -215,7 +216,9 @@ class LessonNotesPanel(Retranslatable, QWidget):
 
     def delete_note(self) -> None:
         note = self.selected_note()
-        if note is not None:
+        if note is not None and confirm.ask(self, tr("Delete this note?"),
+                                            tr("It is deleted on your other devices too when they sync."),
+                                            tr("Delete")):
             self._write(lambda record: record.delete_note(note.id), clear=True)
 
     def _write(self, change: Callable[[Any], Any], *, clear: bool = False) -> None:

@@ -19,6 +19,7 @@ from app.core.sync.records import LessonRef
 from app.services.settings_store import load_settings, paths_for
 from app.services.sync.client import Account, SyncStatus
 from app.services.sync.scheduler import SyncView
+from app.ui import confirm
 from app.ui.app_context import AppContext
 from app.ui.main_window import MainWindow
 from app.ui.sync_status import describe
@@ -80,7 +81,7 @@ def sign_in(window, qtbot, server, user, *, register=True):
     qtbot.waitUntil(lambda: indicator_text(window).startswith("Synced"), timeout=WAIT_MS)
 
 
-def test_register_through_settings_account(window, qtbot, server, lantern_home, other_device):
+def test_register_through_settings_account(window, qtbot, server, lantern_home, other_device, monkeypatch):
     window.sync_indicator.click()  # signed out: the click opens Settings → Account
     dialog, page = window.settings_dialog, window.account_page
     assert dialog.tabs.currentWidget() is page and dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Account"
@@ -121,7 +122,10 @@ def test_register_through_settings_account(window, qtbot, server, lantern_home, 
     phone = next(i for i in range(2) if "phone" in page.devices.item(i).text())
     page.devices.setCurrentRow(phone)
     assert page.revoke_button.isEnabled()
+    asked: list[str] = []
+    monkeypatch.setattr(confirm, "ask", lambda _parent, question, *_rest: asked.append(question) or True)
     page.revoke_button.click()
+    assert asked == ["Revoke phone?"]
     qtbot.waitUntil(lambda: page.devices.count() == 1 and not page.busy, timeout=WAIT_MS)
     assert "laptop" in page.devices.item(0).text()
     with pytest.raises(SyncAuthFailed):
@@ -245,7 +249,7 @@ def test_a_note_conflict_is_shown_and_resolved(window, qtbot, server, other_devi
     assert other.record.note(note.id).text == "print() takes any number of values"
 
 
-def test_notes_are_added_edited_and_deleted_in_the_reader(window, qtbot):
+def test_notes_are_added_edited_and_deleted_in_the_reader(window, qtbot, monkeypatch):
     panel = window.notes
     assert (panel.course_id, panel.lesson_id) == (COURSE, LESSON)
     assert not panel.add_button.isEnabled()
@@ -260,6 +264,10 @@ def test_notes_are_added_edited_and_deleted_in_the_reader(window, qtbot):
     panel.save_button.click()
     qtbot.waitUntil(lambda: panel.notes and panel.notes[0].text == "first note, edited", timeout=WAIT_MS)
     panel.list.setCurrentRow(0)
+    monkeypatch.setattr(confirm, "ask", lambda *_args: False)  # Cancel: nothing is deleted
+    panel.delete_button.click()
+    assert [n.text for n in window.ctx.record.notes(COURSE, LESSON)] == ["first note, edited"]
+    monkeypatch.setattr(confirm, "ask", lambda *_args: True)
     panel.delete_button.click()
     qtbot.waitUntil(lambda: panel.notes == [], timeout=WAIT_MS)
     assert window.ctx.record.notes(COURSE, LESSON) == []
