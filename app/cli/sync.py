@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -67,8 +66,9 @@ def _read_password(*, from_stdin: bool) -> str:
 
 def _sign_in(args: argparse.Namespace, *, new_account: bool) -> int:
     from app.cli import open_services
+    from app.services.sync.client import default_device_name
 
-    device_name = args.device_name or platform.node() or "Lantern"
+    device_name = args.device_name or default_device_name()
     with open_services(args) as services:
         if args.allow_plaintext and not services.settings.allow_plaintext_secrets:
             services.apply_settings(services.settings.model_copy(update={"allow_plaintext_secrets": True}))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QSysInfo, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.sync.client import SyncStatus
+from app.services.sync.client import SyncStatus, default_device_name
 from app.services.sync.scheduler import SyncView
 from app.ui import confirm
 from app.ui.app_context import AppContext
@@ -40,10 +40,6 @@ from app.ui.sync_bridge import SyncBridge
 from app.ui.sync_status import ago, conflicts_text
 
 _ERROR_STYLE = "color: #d93025;"
-
-
-def default_device_name() -> str:
-    return QSysInfo.machineHostName() or tr("This computer")
 
 
 def status_lines(status: SyncStatus | None, now: datetime | None = None) -> list[str]:

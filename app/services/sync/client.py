@@ -96,6 +96,13 @@ class SyncReport:
         return dict(self.__dict__)
 
 
+def default_device_name() -> str:
+    """How this device is listed on the account unless the learner names it: the computer's name."""
+    import platform
+
+    return platform.node() or _("This computer")
+
+
 def check_server_url(url: str) -> str:
     """The address normalised (no trailing slash), or SyncServerInvalid saying why not."""
     text = url.strip().rstrip("/")
