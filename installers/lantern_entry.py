@@ -5,6 +5,10 @@ import os
 import sys
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--lantern-sandbox-child"]:  # the snippet sandbox's child (app/services/learning/sandbox.py)
+        from app.services.learning.sandbox_child import main as sandbox_child
+
+        sys.exit(sandbox_child(sys.argv[2:]))
     multiprocessing.freeze_support()
     # A windowed build (Windows Lantern.exe, the macOS .app) starts with no stdout/stderr, and
     # llama-cpp-python redirects them by file descriptor while loading a model: give it real ones.

@@ -113,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         if [n["text"] for n in notes] != ["smoke-test note"] or sync["signed_in"] or sync["pending"] != 3:
             raise SmokeFailure(f"the frozen app's learning record is not what was written: {notes}, {sync}")
 
+        # The quiz in the bundle: the course's own "what does this print?" question is run in the snippet
+        # sandbox, whose child is the frozen executable itself (`--lantern-sandbox-child`), and its review
+        # queue and FSRS schedule (py-fsrs) read back.
+        quiz = json.loads(frozen(exe, "quiz", "--course", "python-from-zero", "--lesson", "05-loops", "--count", "3",
+                                 "--json", env=env).stdout)
+        printed = [q["reference"] for q in quiz["questions"] if q["kind"] == "output"]
+        review = json.loads(frozen(exe, "review", "--json", env=env).stdout)
+        if printed != ["10\n7\n4\n1"] or "due" not in review:
+            raise SmokeFailure(f"the frozen app's quiz did not run its code in the sandbox: {quiz}, {review}")
+
         AppState(setup_done=True).save(resolve_paths(environ=env).config_file.parent)  # time the window, not the wizard
         shown = [first_window_ms(exe, env) for _ in range(args.runs)]
 

@@ -66,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list[Any]:
     """Command groups that live in their own module; each has register(sub, models_sub=...) and HANDLERS."""
-    from app.cli import auth, bench, courses, models, notes, roles, router, stats, sync
+    from app.cli import auth, bench, courses, models, notes, quiz, review, roles, router, stats, sync
 
-    return [models, roles, auth, bench, courses, router, stats, sync, notes]
+    return [models, roles, auth, bench, courses, router, stats, sync, notes, quiz, review]
 
 
 def open_services(args: argparse.Namespace) -> Any:

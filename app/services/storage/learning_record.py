@@ -388,16 +388,23 @@ class LearningRecord(DatabaseStore):
     def record_event(self, kind: str, course_id: str, lesson_id: str | None = None,
                      data: dict[str, Any] | None = None) -> Event:
         """Append a fact: "tutor.turn", or one of LEARNING_EVENT_KINDS (quiz attempts, hints, reviews)."""
-        if kind not in ("tutor.turn", *LEARNING_EVENT_KINDS):
-            raise ValueError(f"unknown event kind {kind!r}")
-        body = {"course_id": course_id, "lesson_id": lesson_id, "data": data or {}}
-        if body_size(body) > RECORD_BODY_MAX_BYTES - 512:
-            # The sync server refuses a bigger record, and one refused record would hold up every later one.
-            raise ValueError(f"a {kind} event is at most {RECORD_BODY_MAX_BYTES // 1024} KiB")
+        return self.record_events([(kind, course_id, lesson_id, data)])[0]
+
+    def record_events(self, items: Sequence[tuple[str, str, str | None, dict[str, Any] | None]]) -> list[Event]:
+        """Append several facts in one transaction: an attempt and the review it makes are kept together
+        or not at all, even if the app is killed between them."""
+        for kind, course_id, lesson_id, data in items:
+            if kind not in ("tutor.turn", *LEARNING_EVENT_KINDS):
+                raise ValueError(f"unknown event kind {kind!r}")
+            body = {"course_id": course_id, "lesson_id": lesson_id, "data": data or {}}
+            if body_size(body) > RECORD_BODY_MAX_BYTES - 512:
+                # The sync server refuses a bigger record, and one refused record would hold up every later one.
+                raise ValueError(f"a {kind} event is at most {RECORD_BODY_MAX_BYTES // 1024} KiB")
         with self._session(write=True) as session:
-            event = self._add_event(session, kind, course_id, lesson_id, dict(data or {}))
+            events = [self._add_event(session, kind, course_id, lesson_id, dict(data or {}))
+                      for kind, course_id, lesson_id, data in items]
         self._changed()
-        return event
+        return events
 
     def events(self, *, course_id: str | None = None, kind: str | None = None) -> list[Event]:
         """Events in timestamp order (the same on every device)."""
