@@ -175,9 +175,19 @@ def next_hint(engine: ChatEngine, exercise: str, *, section_text: str, section_t
                 fallback=True, leak_reasons=tuple(reasons))
 
 
+# Labels of the prompt a small model sometimes pastes back ("Your diagnosis: - error: ..."): such a hint talks
+# about "the learner" and may carry the hidden diagnosis, so it is rewritten like a leaking one.
+_PROMPT_ECHOES = ("the learner's attempt, exactly as they typed it", "your diagnosis:", "a correct reference solution",
+                  "hidden from the learner", "task: write a level")
+
+
 def _leak(text: str, ctx: HintContext, solution: str) -> str | None:
     if not text.strip():
         return "an empty hint"
+    lowered = text.lower()
+    echoed = next((label for label in _PROMPT_ECHOES if label in lowered), None)
+    if echoed:
+        return f"it repeats the prompt ('{echoed}')"
     return leaks_solution(text, attempt=ctx.attempt, solution=solution, exercise=ctx.exercise)
 
 
