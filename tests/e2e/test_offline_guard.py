@@ -25,7 +25,8 @@ OUTSIDE = "http://203.0.113.1:9"
 OFFLINE = "Offline mode is on"
 # Commands that can never make a network request; everything else must appear in the sweep below.
 NO_NETWORK_BY_DESIGN = {"gui"}  # the window's own offline behaviour is tested in tests/ui
-NOT_INSTALLED = ("No embedding model is installed", "No model is installed", "No chat model is installed", "not installed")
+NOT_INSTALLED = ("No embedding model is installed", "No model is installed", "No chat model is installed",
+                 "not installed")
 
 
 @pytest.fixture

@@ -119,8 +119,8 @@ def test_snippets_that_fail_or_hang_are_dropped(tmp_path, code, why):
 
 
 def test_short_answer_second_pass_uses_the_grader(tmp_path):
-    write = json.dumps({"question": "Where does range(5) start and stop?", "answer": "range(5) starts at 0 and stops before 5",
-                        "explanation": "x"})
+    write = json.dumps({"question": "Where does range(5) start and stop?",
+                        "answer": "range(5) starts at 0 and stops before 5", "explanation": "x"})
     passed, _ = generator(ScriptedEngine(write=write), tmp_path / "a").generate(SECTION, "short")
     assert passed.passed, passed.checks
     refused, _ = generator(ScriptedEngine(write=write, verdict='{"verdict": "wrong", "reason": "no"}'),

@@ -9,16 +9,15 @@ and each label says why, so a reviewer can disagree with it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from app.core.learning.checks import text_checks
 from app.core.learning.quiz import QuizQuestion
+from app.services.evaluation.quiz_eval import read_labels
 from app.services.learning.sandbox import run_snippet
 from app.services.learning.use_cases import section_sources
-from app.services.evaluation.quiz_eval import read_labels
 
 LABELS = Path(__file__).resolve().parents[2] / "fixtures" / "quiz_labels.jsonl"
 
